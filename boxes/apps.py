@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BoxesConfig(AppConfig):
+    name = "boxes"
+    verbose_name = "Boxes"

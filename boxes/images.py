@@ -1,0 +1,103 @@
+"""Building the base and job images locally, and knowing when they are current.
+
+The base image is a Debian root from mmdebstrap (images/base), imported
+without any registry. The job image is images/job/Dockerfile built FROM it.
+Each image is labeled with a content hash of its build context, so a build is
+skipped while nothing that went into it changed.
+"""
+
+import hashlib
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+from boxes import docker_engine
+
+IMAGES_DIR = Path(settings.BASE_DIR) / "images"
+LABEL_HASH = "spoon.context-hash"
+LABEL_BASE = "spoon.base-id"
+LOCAL_BASE_REPOSITORY = "spoon-base"
+
+Log = Callable[[str], None]
+
+
+class ImageBuildError(Exception):
+    """An image could not be built; the message says why and what to do."""
+
+
+def context_hash(directory: Path) -> str:
+    """sha256 over every file's relative path, executable bit and content."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        digest.update(b"x" if path.stat().st_mode & 0o111 else b"-")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def ensure_images(force: bool = False, log: Log = print) -> None:
+    """Build what is missing or stale: the base (when local) and the job image."""
+    job_ref = settings.SPOON_JOB_IMAGE
+    job_hash = context_hash(IMAGES_DIR / "job")
+    job_labels = docker_engine.image_labels(job_ref)
+    if job_labels is not None and not force:
+        if LABEL_HASH not in job_labels:
+            log(f"{job_ref}: present and not built here (pulled?), left as it is")
+            return
+        base_id = docker_engine.image_id(settings.SPOON_BASE_IMAGE)
+        if job_labels[LABEL_HASH] == job_hash and job_labels.get(LABEL_BASE) in (None, base_id):
+            log(f"{job_ref}: up to date")
+            return
+    base_id = _ensure_base(force, log)
+    log(f"{job_ref}: building from {settings.SPOON_BASE_IMAGE}")
+    docker_engine.build_image(
+        IMAGES_DIR / "job",
+        job_ref,
+        buildargs={"BASE": settings.SPOON_BASE_IMAGE},
+        labels={LABEL_HASH: job_hash, LABEL_BASE: base_id},
+        log=log,
+    )
+    log(f"{job_ref}: built")
+
+
+def _ensure_base(force: bool, log: Log) -> str:
+    base_ref = settings.SPOON_BASE_IMAGE
+    local = base_ref.rpartition(":")[0] == LOCAL_BASE_REPOSITORY
+    base_hash = context_hash(IMAGES_DIR / "base")
+    labels = docker_engine.image_labels(base_ref)
+    if labels is not None and not (local and (force or labels.get(LABEL_HASH) != base_hash)):
+        log(f"{base_ref}: up to date" if local else f"{base_ref}: present, used as it is")
+        return docker_engine.image_id(base_ref)
+    if not local:
+        raise ImageBuildError(
+            f"The base image {base_ref} is missing: pull it (docker pull {base_ref}), "
+            f"or unset SPOON_BASE_IMAGE to build a Debian base here."
+        )
+    log(f"{base_ref}: building a Debian root with mmdebstrap")
+    with tempfile.TemporaryDirectory(prefix="spoon-base-") as tmp:
+        tarball = Path(tmp) / "rootfs.tar"
+        _run_logged([str(IMAGES_DIR / "base" / "mkrootfs"), str(tarball)], log)
+        image = docker_engine.import_rootfs(
+            tarball,
+            base_ref,
+            changes=[f"LABEL {LABEL_HASH}={base_hash}", "ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'],
+        )
+    log(f"{base_ref}: built")
+    return image
+
+
+def _run_logged(argv: list[str], log: Log) -> None:
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
+    tail: list[str] = []
+    for line in process.stdout:
+        log(line.rstrip())
+        tail = (tail + [line.rstrip()])[-5:]
+    if process.wait() != 0:
+        raise ImageBuildError(
+            f"{Path(argv[0]).name} failed (exit {process.returncode}): " + " / ".join(tail)
+        )

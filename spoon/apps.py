@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SpoonConfig(AppConfig):
+    name = "spoon"
+    verbose_name = "Spoon"

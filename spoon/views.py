@@ -1,0 +1,20 @@
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from boxes import health
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    docker = health.engine_status()
+    ok = health.is_ok(docker)
+    return JsonResponse({"ok": ok, "docker": docker}, status=200 if ok else 503)
+
+
+@login_required
+def home(request):
+    return render(request, "home.html", {"docker": health.engine_status()})

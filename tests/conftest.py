@@ -1,0 +1,195 @@
+"""Fixtures shared by every suite: a real Docker Engine with the images built,
+throwaway containers that are always removed, a real daphne, a real chromium."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from boxes import docker_engine, images
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_LABEL = "spoon.test"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """A reachable engine holding current images, or the whole run fails."""
+    try:
+        version = docker_engine.version()
+    except docker_engine.EngineError as exc:
+        pytest.fail(f"The tests need a Docker Engine: {exc}", pytrace=False)
+    build_log: list[str] = []
+    try:
+        images.ensure_images(log=build_log.append)
+    except (images.ImageBuildError, docker_engine.EngineError) as exc:
+        tail = "\n".join(build_log[-30:])
+        pytest.fail(f"Building the images failed: {exc}\n{tail}", pytrace=False)
+    yield version
+    docker_engine.remove_labeled(f"{TEST_LABEL}=1")
+
+
+@pytest.fixture
+def start_box(engine):
+    """Start job-image containers hardened like boxes; removed after the test."""
+    names = []
+
+    def start(user="alice", uid=1000, home_volume=None, **environment):
+        name = f"spoon-test-{uuid.uuid4().hex[:10]}"
+        volume = home_volume or name + "-home"
+        docker_engine.create_volume(volume, labels={TEST_LABEL: "1"})
+        names.append(name)
+        docker_engine.run_container(
+            settings.SPOON_JOB_IMAGE,
+            name=name,
+            labels={TEST_LABEL: "1"},
+            environment={"SPOON_USER": user, "SPOON_UID": str(uid), **environment},
+            volumes={volume: {"bind": f"/home/{user}", "mode": "rw"}},
+            network="none",
+            cap_drop=["ALL"],
+            cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+            security_opt=["no-new-privileges"],
+        )
+        wait_until_ready(name)
+        return name
+
+    yield start
+    for name in names:
+        docker_engine.remove_container(name)
+
+
+def wait_until_ready(name, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = docker_engine.inspect_container(name)["State"]
+        if not state["Running"]:
+            logs = docker_engine.container_logs(name)
+            raise AssertionError(f"{name} exited ({state['ExitCode']}): {logs}")
+        code, _ = docker_engine.exec_run(name, ["test", "-e", "/run/spoon/ready"])
+        if code == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not ready within {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(*args, env=None, check=True):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=300,
+    )
+
+
+class SpoonServer:
+    """daphne serving spoon.asgi on loopback, with its own data directory."""
+
+    def __init__(self, data_dir: Path, **environment):
+        self.env = {**os.environ, "SPOON_DATA_DIR": str(data_dir), **environment}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / "daphne.log"
+        manage("migrate", "--noinput", "-v", "0", env=self.env)
+
+    def create_user(self, username, password, staff=False):
+        code = (
+            "from django.contrib.auth import get_user_model; "
+            f"u = get_user_model().objects.create_user({username!r}, password={password!r}, "
+            f"is_staff={staff}, is_superuser={staff})"
+        )
+        manage("shell", "-c", code, env=self.env)
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "spoon.asgi:application",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daphne exited: {self.log_path.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"daphne did not listen: {self.log_path.read_text()}")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def spoon_server(engine, tmp_path_factory):
+    server = SpoonServer(tmp_path_factory.mktemp("spoon-server"))
+    server.create_user("ada", "correct-horse-battery", staff=True)
+    server.create_user("bob", "another-long-password")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser():
+    """A fresh chromium per test: Playwright's sync API keeps an event loop
+    running in this thread while it lives, and Django's ORM refuses to run
+    next to one, so it must be gone before the next test touches the DB."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,127 @@
+"""The job image: the promised tools, the entrypoint's user, and a quick stop."""
+
+import time
+
+import pytest
+
+from boxes import docker_engine
+
+TOOLS = {
+    "bash": ["bash", "--version"],
+    "git": ["git", "--version"],
+    "tmux": ["tmux", "-V"],
+    "curl": ["curl", "--version"],
+    "less": ["less", "--version"],
+    "neovim": ["nvim", "--version"],
+    "ripgrep": ["rg", "--version"],
+    "fd-find": ["fd", "--version"],
+    "fzf": ["fzf", "--version"],
+    "bat": ["bat", "--version"],
+    "zoxide": ["zoxide", "--version"],
+    "jq": ["jq", "--version"],
+    "openssh-client": ["ssh", "-V"],
+    "cc": ["cc", "--version"],
+    "make": ["make", "--version"],
+    "ps": ["ps", "--version"],
+    "python3": ["python3", "--version"],
+}
+
+
+def in_login_shell(box, command, user="alice"):
+    return docker_engine.exec_run(box, ["bash", "-lc", command], user=user)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_promised_tool_answers_version(start_box, tool):
+    box = start_box()
+    code, output = in_login_shell(box, " ".join(TOOLS[tool]))
+    assert code == 0, output.decode(errors="replace")
+    assert output.strip()
+
+
+def test_ca_certificates_and_utf8(start_box):
+    box = start_box()
+    code, output = in_login_shell(
+        box, "test -s /etc/ssl/certs/ca-certificates.crt && echo $LANG && printf 'é' | wc -m"
+    )
+    assert code == 0
+    assert output.split() == [b"C.UTF-8", b"1"]
+
+
+def test_entrypoint_creates_non_root_user_who_owns_home(start_box):
+    box = start_box(user="carol", uid=1234)
+    code, output = in_login_shell(
+        box, 'id -u; id -gn; echo $HOME; stat -c "%u %a" ~; ls -A ~', "carol"
+    )
+    assert code == 0, output
+    lines = output.decode().split("\n")
+    assert lines[0] == "1234"
+    assert lines[1] == "carol"
+    assert lines[2] == "/home/carol"
+    assert lines[3] == "1234 750"
+    assert ".bashrc" in lines[4:], "an empty home gets /etc/skel"
+
+
+def test_home_keeps_its_files_across_containers(start_box):
+    first = start_box(home_volume="spoon-test-shared-home")
+    assert in_login_shell(first, "echo kept > ~/note")[0] == 0
+    docker_engine.remove_container(first)
+    second = start_box(home_volume="spoon-test-shared-home")
+    code, output = in_login_shell(second, "cat ~/note; stat -c %u ~/note")
+    assert (code, output.split()) == (0, [b"kept", b"1000"])
+
+
+def test_entrypoint_refuses_bad_user_names(engine):
+    from django.conf import settings
+
+    from tests.conftest import TEST_LABEL
+
+    name = "spoon-test-badname"
+    docker_engine.remove_container(name)
+    try:
+        docker_engine.run_container(
+            settings.SPOON_JOB_IMAGE,
+            name=name,
+            labels={TEST_LABEL: "1"},
+            environment={"SPOON_USER": "../root", "SPOON_UID": "1000"},
+        )
+        deadline = time.monotonic() + 10
+        while docker_engine.inspect_container(name)["State"]["Running"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        state = docker_engine.inspect_container(name)["State"]
+        assert state["ExitCode"] == 64
+        assert "not a valid user name" in docker_engine.container_logs(name)
+    finally:
+        docker_engine.remove_container(name)
+
+
+def test_profile_works_with_empty_home_and_points_installs_at_home(start_box):
+    box = start_box()
+    code, output = in_login_shell(
+        box, "rm -rf ~/.bashrc ~/.profile; bash -lic 'echo $NPM_CONFIG_PREFIX; type ll' 2>&1"
+    )
+    assert code == 0, output
+    assert b"/home/alice/.local" in output
+    assert b"ll is aliased" in output
+
+
+def test_tmux_starts_login_shells(start_box):
+    box = start_box()
+    code, output = in_login_shell(
+        box,
+        "tmux new -d -s t -x 80 -y 24 && sleep 0.5 && tmux display -p '#{pane_current_command}' "
+        "&& shopt_out=$(tmux send-keys -t t 'shopt -q login_shell && echo LOGIN-YES' Enter; "
+        'sleep 0.5; tmux capture-pane -p -t t) && echo "$shopt_out" | grep -c LOGIN-YES',
+    )
+    assert code == 0, output
+    assert output.split()[-1] in (b"1", b"2")
+
+
+def test_box_stops_in_under_two_seconds(start_box):
+    box = start_box()
+    started = time.monotonic()
+    docker_engine.stop_container(box, timeout=10)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"docker stop took {elapsed:.2f} s"
+    assert docker_engine.inspect_container(box)["State"]["ExitCode"] in (0, 143)
