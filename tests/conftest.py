@@ -36,6 +36,7 @@ def engine():
         version = docker_engine.version()
     except docker_engine.EngineError as exc:
         pytest.fail(f"The tests need a Docker Engine: {exc}", pytrace=False)
+    docker_engine.remove_labeled(f"{TEST_LABEL}=1")  # what a killed run left behind
     build_log: list[str] = []
     try:
         images.ensure_images(log=build_log.append)

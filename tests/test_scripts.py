@@ -1,0 +1,92 @@
+"""The README's commands and the engine script, run as a user would run them."""
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+from tests.conftest import REPO, free_port
+
+
+def test_ensure_docker_is_quick_when_the_engine_answers(engine):
+    started = time.monotonic()
+    result = subprocess.run([REPO / "scripts/ensure-docker"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 5
+
+
+def test_ensure_docker_never_starts_a_local_engine_for_a_remote_host():
+    result = subprocess.run(
+        [REPO / "scripts/ensure-docker"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
+    assert result.returncode == 1
+    assert (
+        "no Docker Engine answers at DOCKER_HOST=unix:///nonexistent/docker.sock" in result.stderr
+    )
+
+
+def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [REPO / "scripts/run"],
+        env={**os.environ, "SPOON_DATA_DIR": str(tmp_path), "SPOON_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output = []
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("Spoon: open"):
+                break
+        text = "".join(output)
+        assert f"http://127.0.0.1:{port}/" in text, text
+        username, password = re.search(r"First user: (\S+)  password: (\S+)", text).groups()
+        wait_for_port(port)
+        assert log_in(f"http://127.0.0.1:{port}", username, password) == "/"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    assert not any(password in p.read_text(errors="ignore") for p in files_under(tmp_path)), (
+        "the first password is shown, never stored"
+    )
+
+
+def wait_for_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def log_in(base, username, password) -> str:
+    """Log in like a browser would; returns the path the login redirected to."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(base + "/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    ).encode()
+    request = urllib.request.Request(base + "/login/", data=data, headers={"Referer": base})
+    with opener.open(request) as response:
+        assert "/login/" not in response.url, "login was refused"
+        return urllib.parse.urlparse(response.url).path
+
+
+def files_under(path):
+    return [p for p in path.rglob("*") if p.is_file()]
