@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -18,3 +19,12 @@ def healthz(request):
 @login_required
 def home(request):
     return render(request, "home.html", {"docker": health.engine_status()})
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logging out is a POST; a GET (a typed or bookmarked URL) asks first."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        return render(request, "registration/logout_confirm.html")

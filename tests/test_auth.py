@@ -37,7 +37,9 @@ def test_login_and_logout(client, ada, engine):
     assert b"Terminal" in home.content and b"Dotfiles" in home.content
     assert b"/admin/" not in home.content, "Admin is for staff only"
 
-    assert client.get("/logout/").status_code == 405, "logout is a POST (CSRF-protected)"
+    confirm = client.get("/logout/")
+    assert confirm.status_code == 200 and b"Log out?" in confirm.content
+    assert client.get("/").status_code == 200, "a GET asks and logs nobody out"
     assert client.post("/logout/").status_code == 302
     assert client.get("/").status_code == 302
 
@@ -107,3 +109,24 @@ def test_layout_fits_a_phone(spoon_server, browser):
         assert page.get_by_role("link", name="Admin").count() == 0, "bob is not staff"
     finally:
         context.close()
+
+
+def test_production_serves_hashed_static_files(engine, tmp_path):
+    from tests.conftest import SpoonServer, manage
+
+    server = SpoonServer(
+        tmp_path,
+        SPOON_PRODUCTION="true",
+        SPOON_SSL_REDIRECT="false",
+        SECRET_KEY="test-only-production-key-4f0d7c2b9e8a1f3d5c7b9a0e2d4f6a8c1e3b5d7f",
+    )
+    manage("collectstatic", "--noinput", "-v", "0", env=server.env)
+    server.start()
+    try:
+        login = urllib.request.urlopen(server.url + "/login/").read().decode()
+        css = re.search(r'href="(/static/spoon\.[0-9a-f]{12}\.css)"', login).group(1)
+        with urllib.request.urlopen(server.url + css) as response:
+            assert response.status == 200
+            assert "max-age=315360000" in response.headers["Cache-Control"]
+    finally:
+        server.stop()
