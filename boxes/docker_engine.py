@@ -4,8 +4,14 @@ Everything else in Spoon calls these functions and sees EngineError (with a
 sentence a person can act on) instead of docker-py's exceptions.
 """
 
+import asyncio
+import json
+import ssl
 import threading
+import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import docker
 import requests
@@ -33,6 +39,9 @@ class ImageMissing(EngineError):
 class NotFound(EngineError):
     """A container, volume or image that was named does not exist."""
 
+
+# API calls made, by function name: benchmarks and tests count them.
+calls: Counter = Counter()
 
 _clients: dict[tuple, docker.DockerClient] = {}
 _clients_lock = threading.Lock()
@@ -75,6 +84,7 @@ def _reason(exc: Exception) -> str:
 
 def _call(fn: Callable, *args, **kwargs):
     """Run one docker-py call, turning its failures into EngineError."""
+    calls[getattr(fn, "__name__", "call")] += 1
     try:
         return fn(*args, **kwargs)
     except docker_errors.ImageNotFound as exc:
@@ -247,3 +257,225 @@ def remove_labeled(label: str) -> tuple[int, int]:
         except NotFound:
             pass
     return len(containers), len(volumes)
+
+
+def volume_exists(name: str) -> bool:
+    try:
+        _call(_client().api.inspect_volume, name)
+    except NotFound:
+        return False
+    return True
+
+
+def remove_volume(name: str) -> None:
+    try:
+        _call(_client().api.remove_volume, name, force=True)
+    except NotFound:
+        pass
+
+
+# Boxes: the containers Spoon owns
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    running: bool
+    image_id: str
+    labels: dict
+
+
+def container_state(name: str) -> ContainerState | None:
+    """One inspect; None when no such container exists."""
+    try:
+        info = _call(_client().api.inspect_container, name)
+    except NotFound:
+        return None
+    return ContainerState(
+        id=info["Id"],
+        name=info["Name"].lstrip("/"),
+        running=bool(info["State"]["Running"]),
+        image_id=info["Image"],
+        labels=info["Config"].get("Labels") or {},
+    )
+
+
+def list_containers(labels: dict[str, str]) -> list[ContainerState]:
+    """Every container carrying all these labels, running or not, in ONE call."""
+    filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+    found = _call(_client().api.containers, all=True, filters=filters)
+    return [
+        ContainerState(
+            id=c["Id"],
+            name=c["Names"][0].lstrip("/"),
+            running=c["State"] == "running",
+            image_id=c["ImageID"],
+            labels=c.get("Labels") or {},
+        )
+        for c in found
+    ]
+
+
+def create_container(
+    image: str,
+    *,
+    name: str,
+    labels: dict[str, str],
+    environment: dict[str, str],
+    mounts: list[dict],
+    hostname: str,
+    **host_config,
+) -> str:
+    """Create (not start) a container; mounts are {source, target, type}."""
+    api = _client().api
+    config = api.create_host_config(
+        mounts=[docker.types.Mount(m["target"], m["source"], type=m["type"]) for m in mounts],
+        **host_config,
+    )
+    created = _call(
+        api.create_container,
+        image,
+        name=name,
+        labels=labels,
+        environment=environment,
+        hostname=hostname,
+        host_config=config,
+        detach=True,
+    )
+    return created["Id"]
+
+
+def start_container(name_or_id: str) -> None:
+    _call(_client().api.start, name_or_id)
+
+
+# Exec
+
+
+def exec_create(
+    container: str,
+    argv: list[str],
+    *,
+    user: str,
+    environment: dict[str, str] | None = None,
+    workdir: str | None = None,
+    tty: bool = False,
+    stdin: bool = False,
+) -> str:
+    created = _call(
+        _client().api.exec_create,
+        container,
+        argv,
+        user=user,
+        environment=environment,
+        workdir=workdir,
+        tty=tty,
+        stdin=stdin,
+    )
+    return created["Id"]
+
+
+def exec_stream(exec_id: str) -> Iterator[bytes]:
+    """Start an exec and yield its output (stdout and stderr together) as it comes."""
+    stream = _call(_client().api.exec_start, exec_id, stream=True, demux=False)
+    try:
+        yield from stream
+    except requests.exceptions.RequestException as exc:
+        raise EngineUnreachable(_unreachable_message(exc)) from exc
+
+
+def exec_exit_code(exec_id: str) -> int | None:
+    """The exit code, or None while the process still runs."""
+    info = _call(_client().api.exec_inspect, exec_id)
+    return None if info["Running"] else info["ExitCode"]
+
+
+def exec_resize(exec_id: str, rows: int, cols: int) -> None:
+    _call(_client().api.exec_resize, exec_id, height=rows, width=cols)
+
+
+# Registries
+
+
+def pull_image(ref: str) -> str:
+    """Pull `ref` (tag or digest); returns the image id."""
+    repository, tag = _split_ref(ref)
+    _call(_client().api.pull, repository, tag=tag)
+    found = image_id(ref)
+    if found is None:
+        raise ImageMissing(f"Pulling {ref} finished but the engine does not have it.")
+    return found
+
+
+def tag_image(ref: str, new_ref: str) -> None:
+    repository, tag = _split_ref(new_ref)
+    _call(_client().api.tag, ref, repository, tag=tag)
+
+
+def push_image(ref: str) -> None:
+    repository, tag = _split_ref(ref)
+    for chunk in _call(_client().api.push, repository, tag=tag, stream=True, decode=True):
+        if "error" in chunk:
+            raise EngineError(f"Pushing {ref} failed: {chunk['error']}")
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    """'host:5000/name:tag' -> ('host:5000/name', 'tag'); digests stay whole."""
+    if "@" in ref:
+        return ref, None
+    repository, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repository, tag
+
+
+async def open_exec(exec_id: str, tty: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Start an exec over our own asyncio connection and return its hijacked
+    stream: no thread per stream, and no bytes lost to an HTTP client's
+    read-ahead between the upgrade headers and the first output."""
+    client = await asyncio.to_thread(_client)
+    address = urllib.parse.urlparse(engine_address())
+    try:
+        if address.scheme == "unix":
+            reader, writer = await asyncio.open_unix_connection(address.path, limit=2**20)
+        else:
+            tls = _ssl_context(client) if client.api.base_url.startswith("https://") else None
+            reader, writer = await asyncio.open_connection(
+                address.hostname, address.port, ssl=tls, limit=2**20
+            )
+    except OSError as exc:
+        raise EngineUnreachable(_unreachable_message(exc)) from exc
+    calls["exec_start"] += 1
+    body = json.dumps({"Detach": False, "Tty": tty}).encode()
+    writer.write(
+        f"POST /v{client.api.api_version}/exec/{exec_id}/start HTTP/1.1\r\n"
+        f"Host: docker\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode()
+        + body
+    )
+    try:
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        writer.close()
+        raise EngineUnreachable(_unreachable_message(exc)) from exc
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    if " 101 " not in status_line and " 200 " not in status_line:
+        writer.close()
+        if " 404 " in status_line:
+            raise NotFound(f"exec {exec_id} not found ({status_line})")
+        raise EngineError(f"Starting the exec failed: {status_line}")
+    return reader, writer
+
+
+def _ssl_context(client: docker.DockerClient) -> ssl.SSLContext:
+    context = ssl.create_default_context(
+        cafile=client.api.verify if isinstance(client.api.verify, str) else None
+    )
+    if not client.api.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client.api.cert:
+        context.load_cert_chain(*client.api.cert)
+    return context

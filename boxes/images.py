@@ -101,3 +101,46 @@ def _run_logged(argv: list[str], log: Log) -> None:
         raise ImageBuildError(
             f"{Path(argv[0]).name} failed (exit {process.returncode}): " + " / ".join(tail)
         )
+
+
+def resolve_image(explicit: str = "", workspace=None, box=None) -> tuple[str, str]:
+    """The image to run, by precedence: explicit > workspace > user > SPOON_JOB_IMAGE.
+
+    Returns (ref, image id); raises ImageMissing, naming the fix, when the
+    engine does not have it, before anything is created from it.
+    """
+    choices = [
+        ("asked for", explicit),
+        ("set on the workspace", workspace.image if workspace else ""),
+        ("set for the user", box.image if box else ""),
+        ("SPOON_JOB_IMAGE", settings.SPOON_JOB_IMAGE),
+    ]
+    level, ref = next((level, ref) for level, ref in choices if ref)
+    found = docker_engine.image_id(ref)
+    if found is None:
+        if level == "SPOON_JOB_IMAGE":
+            raise docker_engine.ImageMissing(
+                f"The job image {ref} is not present: run `manage.py pulljobimage` to fetch "
+                f"it from its registry, or `manage.py buildimages` to build it here."
+            )
+        raise docker_engine.ImageMissing(
+            f"The image {ref} ({level}) is not present: pull or build it, or clear that setting."
+        )
+    return ref, found
+
+
+def pull_job_image(log: Log = print) -> str:
+    """Fetch SPOON_JOB_IMAGE (tag or digest) from its registry; returns its id."""
+    ref = settings.SPOON_JOB_IMAGE
+    log(f"{ref}: pulling")
+    try:
+        found = docker_engine.pull_image(ref)
+    except docker_engine.EngineUnreachable:
+        raise
+    except docker_engine.EngineError as exc:
+        raise ImageBuildError(
+            f"Pulling {ref} failed: {exc}. Check the ref, that the engine reaches its "
+            f"registry, and `docker login` for a private one."
+        ) from exc
+    log(f"{ref}: present ({found})")
+    return found

@@ -7,6 +7,7 @@ without an explicit SECRET_KEY.
 """
 
 import os
+import uuid
 from pathlib import Path
 
 import environ
@@ -24,16 +25,16 @@ PRODUCTION = env.bool("SPOON_PRODUCTION", default=False)
 DEBUG = env.bool("DEBUG", default=False)
 
 
-def _kept_secret_key(path: Path) -> str:
-    """Generate a key once and keep it (mode 0600) so sessions survive restarts."""
+def _kept(path: Path, make) -> str:
+    """A value generated once and kept in the data directory (mode 0600)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()
-    key = get_random_secret_key()
+    value = make()
     with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return key
+        f.write(value + "\n")
+    return value
 
 
 if PRODUCTION and DEBUG:
@@ -46,7 +47,7 @@ if not SECRET_KEY:
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'` "
             "and put it in the environment."
         )
-    SECRET_KEY = _kept_secret_key(DATA_DIR / "secret_key")
+    SECRET_KEY = _kept(DATA_DIR / "secret_key", get_random_secret_key)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -100,7 +101,14 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (daphne, reapboxes, manage.py) share one file: wait for
     # the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    # IMMEDIATE takes the write lock when a transaction begins, so
+    # select_for_update() (a no-op on SQLite) still serializes box changes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+    # Tests use a file, not shared-cache memory: there, concurrent writers
+    # fail at once instead of waiting, and other processes cannot see it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -175,6 +183,36 @@ SPOON_JOB_IMAGE = env.str("SPOON_JOB_IMAGE", default="spoon-job:1")
 # What the job image is built FROM: a local Debian root made with mmdebstrap
 # (no registry needed), or any Debian or Fedora image a registry serves.
 SPOON_BASE_IMAGE = env.str("SPOON_BASE_IMAGE", default="spoon-base:bookworm")
+
+# Boxes. One id per installation labels its containers, so two installations
+# (or a test run and a developer's Spoon) sharing an engine never touch each
+# other's boxes.
+SPOON_INSTANCE = env.str("SPOON_INSTANCE", default="") or _kept(
+    DATA_DIR / "instance_id", lambda: uuid.uuid4().hex[:12]
+)
+SPOON_BOX_MEMORY = env.str("SPOON_BOX_MEMORY", default="4g")
+SPOON_BOX_CPUS = env.float("SPOON_BOX_CPUS", default=2.0)
+SPOON_BOX_PIDS = env.int("SPOON_BOX_PIDS", default=512)
+SPOON_BOX_NETWORK = env.str("SPOON_BOX_NETWORK", default="bridge")
+# A sandboxing runtime (runsc, sysbox-runc); unset means the engine's default.
+SPOON_BOX_RUNTIME = env.str("SPOON_BOX_RUNTIME", default="")
+# Passwordless sudo in the box. It needs no-new-privileges off and root's
+# usual capabilities inside the box: pair it with SPOON_BOX_RUNTIME.
+SPOON_BOX_SUDO = env.bool("SPOON_BOX_SUDO", default=False)
+# Path of the engine's socket to mount into boxes; unset never mounts it.
+SPOON_BOX_DOCKER_SOCKET = env.str("SPOON_BOX_DOCKER_SOCKET", default="")
+SPOON_BOX_UID = env.int("SPOON_BOX_UID", default=1000)
+# Homes are named volumes unless SPOON_HOMES_DIR names a directory on this
+# machine; SPOON_HOST_HOMES_DIR is that directory as the engine's host sees
+# it, when Spoon itself runs in a container.
+SPOON_HOMES_DIR = env.str("SPOON_HOMES_DIR", default="")
+SPOON_HOST_HOMES_DIR = env.str("SPOON_HOST_HOMES_DIR", default="") or SPOON_HOMES_DIR
+SPOON_BOX_IDLE_SECONDS = env.int("SPOON_BOX_IDLE_SECONDS", default=1800)
+SPOON_BOX_START_TIMEOUT = env.int("SPOON_BOX_START_TIMEOUT", default=30)
+SPOON_LEASE_SECONDS = env.int("SPOON_LEASE_SECONDS", default=90)
+SPOON_ACTIVITY_WRITE_SECONDS = env.int("SPOON_ACTIVITY_WRITE_SECONDS", default=30)
+SPOON_EXEC_OUTPUT_LIMIT = env.int("SPOON_EXEC_OUTPUT_LIMIT", default=4 * 1024 * 1024)
+SPOON_WORKSPACE_URL_SCHEMES = env.list("SPOON_WORKSPACE_URL_SCHEMES", default=["https", "ssh"])
 
 LOGGING = {
     "version": 1,

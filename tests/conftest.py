@@ -36,7 +36,7 @@ def engine():
         version = docker_engine.version()
     except docker_engine.EngineError as exc:
         pytest.fail(f"The tests need a Docker Engine: {exc}", pytrace=False)
-    docker_engine.remove_labeled(f"{TEST_LABEL}=1")  # what a killed run left behind
+    remove_test_leftovers()  # what a killed run left behind
     build_log: list[str] = []
     try:
         images.ensure_images(log=build_log.append)
@@ -44,7 +44,39 @@ def engine():
         tail = "\n".join(build_log[-30:])
         pytest.fail(f"Building the images failed: {exc}\n{tail}", pytrace=False)
     yield version
+    remove_test_leftovers()
+
+
+def remove_test_leftovers():
     docker_engine.remove_labeled(f"{TEST_LABEL}=1")
+    # Boxes made through Spoon carry this run's installation id (the test
+    # data directory keeps its own), never a developer's.
+    docker_engine.remove_labeled(f"spoon.instance={settings.SPOON_INSTANCE}")
+
+
+@pytest.fixture(autouse=True)
+def boxes_offline(settings):
+    """Test boxes never get a network."""
+    settings.SPOON_BOX_NETWORK = "none"
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    """Users whose boxes (container and home) are removed after the test."""
+    made = []
+
+    def make(username=None, **fields):
+        username = username or f"u{uuid.uuid4().hex[:8]}"
+        user = django_user_model.objects.create_user(username, password="pw-for-tests", **fields)
+        made.append(user)
+        return user
+
+    yield make
+    from boxes.models import Box
+
+    for box in Box.objects.filter(user__in=made):
+        docker_engine.remove_container(box.container_name)
+        docker_engine.remove_volume(box.volume_name)
 
 
 @pytest.fixture

@@ -1,0 +1,192 @@
+"""Operators' view of boxes. What the engine knows is shown live (one
+container-list call per page), and fields that mirror the engine are
+read-only: editing them would lie about it."""
+
+import contextvars
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from boxes import docker_engine, lifecycle, reaper
+from boxes.models import Box, Lease, Workspace
+
+# The engine's containers for the page being rendered (the ModelAdmin is
+# shared between requests, so it cannot hold them itself).
+_page_containers = contextvars.ContextVar("page_containers", default=None)
+
+
+def engine_containers(request) -> dict[str, docker_engine.ContainerState] | None:
+    """This installation's containers, listed once per request; None when down."""
+    if not hasattr(request, "_spoon_containers"):
+        try:
+            found = docker_engine.list_containers(
+                {"spoon.box": "1", "spoon.instance": settings.SPOON_INSTANCE}
+            )
+            request._spoon_containers = {c.name: c for c in found}
+        except docker_engine.EngineError:
+            request._spoon_containers = None
+    return request._spoon_containers
+
+
+def live_state(box: Box, containers) -> str:
+    if containers is None:
+        return "engine unreachable"
+    found = containers.get(box.container_name)
+    if found is None:
+        return "missing" if box.state == Box.State.RUNNING else "stopped"
+    if not found.running:
+        return "stopped"
+    return "update pending" if box.update_pending else "running"
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(s, s) for s in ("running", "stopped", "missing", "update pending")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        containers = engine_containers(request)
+        wanted = [b.pk for b in queryset if live_state(b, containers) == self.value()]
+        return queryset.filter(pk__in=wanted)
+
+
+class LeaseInline(admin.TabularInline):
+    model = Lease
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("kind", "holder", "acquired_at", "renewed_at", "expires_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).live()
+
+
+@admin.register(Box)
+class BoxAdmin(admin.ModelAdmin):
+    list_display = (
+        "container_name",
+        "user",
+        "engine_state",
+        "running_image",
+        "created_at",
+        "started_at",
+        "last_activity_at",
+        "live_leases",
+    )
+    list_filter = (StateFilter,)
+    search_fields = ("username", "user__username")
+    readonly_fields = (
+        "user",
+        "username",
+        "engine_state",
+        "state",
+        "running_image",
+        "running_image_id",
+        "container_id",
+        "update_pending",
+        "created_at",
+        "started_at",
+        "stopped_at",
+        "last_activity_at",
+        "last_error",
+    )
+    fields = ("image",) + readonly_fields
+    inlines = [LeaseInline]
+    actions = ["stop_boxes", "restart_boxes", "recreate_boxes", "reap_now"]
+
+    def changelist_view(self, request, extra_context=None):
+        token = _page_containers.set(engine_containers(request))
+        try:
+            return super().changelist_view(request, extra_context)
+        finally:
+            _page_containers.reset(token)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        token = _page_containers.set(engine_containers(request))
+        try:
+            return super().change_view(request, object_id, form_url, extra_context)
+        finally:
+            _page_containers.reset(token)
+
+    def get_queryset(self, request):
+        now = timezone.now()
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("user")
+            .annotate(live_lease_count=Count("leases", filter=Q(leases__expires_at__gt=now)))
+        )
+
+    def has_add_permission(self, request):
+        return False  # a box is made by using it, or by `manage.py ensurebox`
+
+    @admin.display(description="state")
+    def engine_state(self, box):
+        return live_state(box, _page_containers.get())
+
+    @admin.display(description="live leases", ordering="live_lease_count")
+    def live_leases(self, box):
+        return box.live_lease_count
+
+    def _each(self, request, queryset, action, verb):
+        for box in queryset:
+            try:
+                action(box)
+                self.message_user(request, f"{verb} {box.container_name}.")
+            except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+                self.message_user(request, f"{box.container_name}: {exc}", messages.ERROR)
+
+    @admin.action(description="Stop (the home is kept)")
+    def stop_boxes(self, request, queryset):
+        self._each(request, queryset, lifecycle.stop_box, "Stopped")
+
+    @admin.action(description="Restart")
+    def restart_boxes(self, request, queryset):
+        self._each(request, queryset, lifecycle.restart_box, "Restarted")
+
+    @admin.action(description="Recreate on the current image (the home is kept)")
+    def recreate_boxes(self, request, queryset):
+        self._each(request, queryset, lifecycle.recreate_box, "Recreated")
+
+    @admin.action(description="Reap now (stop every idle box, reconcile)")
+    def reap_now(self, request, queryset):
+        try:
+            report = reaper.reap()
+        except docker_engine.EngineError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        for line in report.lines:
+            self.message_user(request, line)
+        self.message_user(request, report.summary())
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = ("box", "kind", "holder", "acquired_at", "renewed_at", "expires_at", "is_live")
+    list_filter = ("kind",)
+    readonly_fields = ("box", "kind", "holder", "acquired_at", "renewed_at", "expires_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(boolean=True, description="live")
+    def is_live(self, lease):
+        return lease.is_live
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "user", "repo_url", "image", "created_at")
+    search_fields = ("spoon", "branch", "user__username", "repo_url")
+    readonly_fields = ("user", "spoon", "branch", "repo_url", "created_at")
+
+    def has_add_permission(self, request):
+        return False  # made inside the box by boxes.workspaces.create_workspace

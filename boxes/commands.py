@@ -1,0 +1,220 @@
+"""Running commands in a box: `run` collects, `stream` yields as it comes.
+
+Each command goes through spoon-exec, which records its session so that a
+timeout (or an abandoned stream) can end it with spoon-kill from a second
+exec: the Docker Engine cannot kill an exec by itself. Every way of failing
+to start comes back as a non-zero Result carrying the real reason.
+"""
+
+import asyncio
+import struct
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from boxes import docker_engine, leases, lifecycle
+from boxes.models import Box, Lease
+
+ENGINE_FAILED = 125  # docker's own code for "could not run it at all"
+TIMED_OUT = 124  # as coreutils' timeout
+NOT_FOUND = 127
+
+
+@dataclass
+class Result:
+    exit_code: int
+    output: bytes
+    duration: float
+    error: str = ""
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def environment(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
+    home = box.home
+    return {
+        "HOME": home,
+        "USER": box.username,
+        "LOGNAME": box.username,
+        "SHELL": "/bin/bash",
+        "LANG": "C.UTF-8",
+        "PATH": f"{home}/.local/bin:{home}/.cargo/bin:{home}/go/bin:"
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        **(extra or {}),
+    }
+
+
+def _exec_argv(box: Box, token: str, argv: list[str], cwd: str | None) -> list[str]:
+    return ["/usr/local/bin/spoon-exec", token, cwd or box.home, *argv]
+
+
+def _error_for(code: int, output: bytes, argv: list[str]) -> str:
+    if code == NOT_FOUND and b"spoon: command not found" in output:
+        return f"command not found: {argv[0]}"
+    if code == 126 and b"spoon: no such directory" in output:
+        return output.decode(errors="replace").strip().removeprefix("spoon: ")
+    return ""
+
+
+def _engine_failure(box: Box, exc: docker_engine.EngineError, started: float) -> Result:
+    if isinstance(exc, docker_engine.NotFound) or "is not running" in str(exc):
+        reason = f"The box {box.container_name} is not running (it was stopped or removed)."
+    else:
+        reason = str(exc)
+    return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=reason)
+
+
+def kill(box: Box, token: str) -> None:
+    """End everything the exec recorded under token started (TERM, then KILL)."""
+    docker_engine.exec_run(
+        box.container_name, ["/usr/local/bin/spoon-kill", token], user=str(settings.SPOON_BOX_UID)
+    )
+
+
+def run(
+    box: Box,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Run argv as the box user and wait for it; output is capped."""
+    started = time.monotonic()
+    token = uuid.uuid4().hex
+    limit = settings.SPOON_EXEC_OUTPUT_LIMIT
+    try:
+        exec_id = docker_engine.exec_create(
+            box.container_name,
+            _exec_argv(box, token, argv, cwd),
+            user=str(settings.SPOON_BOX_UID),
+            environment=environment(box, env),
+        )
+        timed_out = threading.Event()
+
+        def on_timeout():
+            timed_out.set()
+            kill(box, token)
+
+        timer = threading.Timer(timeout, on_timeout) if timeout else None
+        output, truncated = bytearray(), False
+        if timer:
+            timer.start()
+        try:
+            for chunk in docker_engine.exec_stream(exec_id):
+                room = limit - len(output)
+                truncated = truncated or len(chunk) > room
+                output += chunk[: max(room, 0)]
+        finally:
+            if timer:
+                timer.cancel()
+        code = _exit_code(exec_id)
+    except docker_engine.EngineError as exc:
+        return _engine_failure(box, exc, started)
+    duration = time.monotonic() - started
+    if timed_out.is_set():
+        return Result(
+            TIMED_OUT, bytes(output), duration, f"timed out after {timeout:g} s", truncated
+        )
+    return Result(code, bytes(output), duration, _error_for(code, output, argv), truncated)
+
+
+def _exit_code(exec_id: str) -> int:
+    # The output can end a moment before the engine records the exit.
+    for _ in range(100):
+        code = docker_engine.exec_exit_code(exec_id)
+        if code is not None:
+            return code
+        time.sleep(0.01)
+    return ENGINE_FAILED
+
+
+async def stream(
+    box: Box,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+) -> AsyncIterator[bytes | Result]:
+    """Yield output chunks as they come, then the Result. Leaving the loop
+    early ends the process in the box."""
+    started = time.monotonic()
+    token = uuid.uuid4().hex
+    try:
+        exec_id = await asyncio.to_thread(
+            docker_engine.exec_create,
+            box.container_name,
+            _exec_argv(box, token, argv, cwd),
+            user=str(settings.SPOON_BOX_UID),
+            environment=environment(box, env),
+        )
+        reader, writer = await docker_engine.open_exec(exec_id, tty=False)
+    except docker_engine.EngineError as exc:
+        yield _engine_failure(box, exc, started)
+        return
+    head, first_output = bytearray(), bytearray()
+    finished = timed_out = False
+    deadline = started + timeout if timeout else None
+    try:
+        while True:
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0)
+            try:
+                data = await asyncio.wait_for(reader.read(65536), wait)
+            except TimeoutError:
+                timed_out, deadline = True, None
+                await asyncio.to_thread(kill, box, token)
+                continue
+            if not data:
+                break
+            head += data
+            for payload in _frames(head):
+                if len(first_output) < 4096:
+                    first_output += payload[:4096]
+                yield payload
+        finished = True
+    finally:
+        writer.close()
+        if not finished:
+            await asyncio.shield(asyncio.to_thread(kill, box, token))
+    try:
+        code = await asyncio.to_thread(_exit_code, exec_id)
+    except docker_engine.EngineError as exc:
+        yield _engine_failure(box, exc, started)
+        return
+    duration = time.monotonic() - started
+    if timed_out:
+        yield Result(TIMED_OUT, b"", duration, f"timed out after {timeout:g} s")
+    else:
+        yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
+
+
+def _frames(buffer: bytearray) -> list[bytes]:
+    """Take whole frames of docker's non-tty stream (8-byte header: stream
+    type, 3 zero bytes, big-endian length) off the front of buffer."""
+    payloads = []
+    while len(buffer) >= 8:
+        (length,) = struct.unpack(">I", buffer[4:8])
+        if len(buffer) < 8 + length:
+            break
+        payloads.append(bytes(buffer[8 : 8 + length]))
+        del buffer[: 8 + length]
+    return payloads
+
+
+def run_for_user(
+    user, argv: list[str], image: str = "", holder: str = "command", **options
+) -> Result:
+    """Bring the user's box up and run argv in it, holding a run lease meanwhile."""
+    started = time.monotonic()
+    try:
+        box = lifecycle.ensure_box(user, image=image)
+    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+        return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=str(exc))
+    with leases.held(box, Lease.Kind.RUN, holder):
+        return run(box, argv, **options)

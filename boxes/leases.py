@@ -1,0 +1,81 @@
+"""Leases hold a box while something uses it; activity keeps it from idling."""
+
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from boxes.models import Box, Lease
+
+# Per process: when each box's activity was last written, so that a busy
+# terminal writes at most once per SPOON_ACTIVITY_WRITE_SECONDS.
+_last_written: dict[int, float] = {}
+_activity_lock = threading.Lock()
+
+
+def acquire(box: Box, kind: str, holder: str, seconds: int | None = None) -> Lease:
+    now = timezone.now()
+    lease = Lease.objects.create(
+        box=box,
+        kind=kind,
+        holder=holder[:200],
+        renewed_at=now,
+        expires_at=now + timedelta(seconds=seconds or settings.SPOON_LEASE_SECONDS),
+    )
+    touch(box, force=True)
+    return lease
+
+
+def renew(lease: Lease, seconds: int | None = None) -> bool:
+    """Extend a lease; False when it was released (or reaped) meanwhile."""
+    now = timezone.now()
+    expires = now + timedelta(seconds=seconds or settings.SPOON_LEASE_SECONDS)
+    renewed = Lease.objects.filter(pk=lease.pk).update(renewed_at=now, expires_at=expires)
+    if renewed:
+        lease.renewed_at, lease.expires_at = now, expires
+        touch(lease.box)
+    return bool(renewed)
+
+
+def release(lease: Lease) -> None:
+    Lease.objects.filter(pk=lease.pk).delete()
+    touch(lease.box, force=True)
+
+
+def touch(box: Box, force: bool = False) -> None:
+    """Record activity on the box, at most once per SPOON_ACTIVITY_WRITE_SECONDS."""
+    now = timezone.now()
+    stamp = now.timestamp()
+    with _activity_lock:
+        last = _last_written.get(box.pk, 0.0)
+        if not force and stamp - last < settings.SPOON_ACTIVITY_WRITE_SECONDS:
+            return
+        _last_written[box.pk] = stamp
+    Box.objects.filter(pk=box.pk, last_activity_at__lt=now).update(last_activity_at=now)
+    box.last_activity_at = now
+
+
+@contextmanager
+def held(box: Box, kind: str, holder: str):
+    """Hold a lease for the duration of a block, renewed by a heartbeat thread."""
+    lease = acquire(box, kind, holder)
+    stop = threading.Event()
+
+    def heartbeat():
+        try:
+            while not stop.wait(settings.SPOON_LEASE_SECONDS / 3):
+                renew(lease)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    beat = threading.Thread(target=heartbeat, name=f"lease-{lease.pk}", daemon=True)
+    beat.start()
+    try:
+        yield lease
+    finally:
+        stop.set()
+        beat.join()
+        release(lease)

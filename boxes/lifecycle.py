@@ -1,0 +1,239 @@
+"""A user's box: bring it up (ensure), stop it, recreate it on a new image."""
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from boxes import docker_engine, images, leases
+from boxes.models import Box, Lease
+from boxes.naming import linux_name, numbered
+
+logger = logging.getLogger(__name__)
+
+# What the entrypoint needs, and nothing else: CHOWN to give an empty home
+# to the user, DAC_OVERRIDE and FOWNER to populate and fix a home another uid
+# owns. Box users are never root, so these only ever serve the entrypoint.
+BOX_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+# With SPOON_BOX_SUDO, root in the box gets the engine's usual default set.
+SUDO_CAPABILITIES = BOX_CAPABILITIES + [
+    "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
+    "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP",
+]  # fmt: skip
+READY_FILE = "/run/spoon/ready"
+
+
+class BoxError(Exception):
+    """The box could not be brought up; the message says why."""
+
+
+def box_for(user) -> Box:
+    """The user's Box row, created with a fresh, unique Linux name if needed."""
+    box = Box.objects.filter(user=user).first()
+    if box is not None:
+        return box
+    base = linux_name(user.get_username())
+    for number in range(1, 1000):
+        name = base if number == 1 else numbered(base, number)
+        if Box.objects.filter(username=name).exists():
+            continue
+        try:
+            with transaction.atomic():
+                return Box.objects.create(user=user, username=name)
+        except IntegrityError:
+            box = Box.objects.filter(user=user).first()
+            if box is not None:  # another request made it meanwhile
+                return box
+    raise BoxError(f"No free Linux user name near {base!r}.")
+
+
+def ensure_box(user, image: str = "") -> Box:
+    """Make the user's box run, on the resolved image; idempotent and safe to
+    call from many threads and processes at once."""
+    box = box_for(user)
+    ref, image_id = images.resolve_image(explicit=image, box=box)
+    found = docker_engine.container_state(box.container_name)
+    if (
+        box.state == Box.State.RUNNING
+        and found is not None
+        and found.running
+        and (found.image_id == image_id or box.update_pending)
+    ):
+        leases.touch(box)
+        return box
+    try:
+        with transaction.atomic():
+            box = Box.objects.select_for_update().get(pk=box.pk)
+            _converge(box, ref, image_id)
+    except docker_engine.EngineError as exc:
+        Box.objects.filter(pk=box.pk).update(last_error=str(exc))
+        raise
+    leases.touch(box, force=True)
+    return box
+
+
+def _converge(box: Box, ref: str, image_id: str) -> None:
+    """Under the box's row lock: make the engine match, then record it."""
+    found = docker_engine.container_state(box.container_name)
+    if found is not None and found.image_id != image_id:
+        if box.leases.live().exists():
+            box.update_pending = True
+        else:
+            logger.info("recreating %s on %s", box.container_name, ref)
+            docker_engine.remove_container(box.container_name)
+            found = None
+    started = False
+    if found is None:
+        _create_container(box, ref, image_id)
+        started = True
+    elif not found.running:
+        docker_engine.start_container(box.container_name)
+        started = True
+    _wait_until_ready(box)
+    now = timezone.now()
+    current = docker_engine.container_state(box.container_name) if found else None
+    box.container_id = current.id if current else box.container_id
+    if found is None or found.image_id == image_id:
+        box.running_image, box.running_image_id, box.update_pending = ref, image_id, False
+    box.state = Box.State.RUNNING
+    if started:
+        box.started_at = now
+    box.last_error = ""
+    box.save()
+
+
+def container_labels(box: Box, ref: str, image_id: str) -> dict[str, str]:
+    return {
+        "spoon.box": "1",
+        "spoon.instance": settings.SPOON_INSTANCE,
+        "spoon.user": box.username,
+        "spoon.user_id": str(box.user_id),
+        "spoon.image": f"{ref}@{image_id}",
+    }
+
+
+def _home_mount(box: Box) -> dict:
+    if settings.SPOON_HOMES_DIR:
+        # Only an empty folder is made from here; the entrypoint, inside the
+        # box, gives it to the user, so nothing in a home is written from the host.
+        Path(settings.SPOON_HOMES_DIR, box.username).mkdir(mode=0o700, parents=True, exist_ok=True)
+        source = str(Path(settings.SPOON_HOST_HOMES_DIR, box.username))
+        return {"type": "bind", "source": source, "target": box.home}
+    docker_engine.create_volume(
+        box.volume_name,
+        labels={
+            "spoon.home": "1",
+            "spoon.instance": settings.SPOON_INSTANCE,
+            "spoon.user": box.username,
+        },
+    )
+    return {"type": "volume", "source": box.volume_name, "target": box.home}
+
+
+def _create_container(box: Box, ref: str, image_id: str) -> None:
+    mounts = [_home_mount(box)]
+    if settings.SPOON_BOX_DOCKER_SOCKET:
+        socket_path = settings.SPOON_BOX_DOCKER_SOCKET
+        mounts.append({"type": "bind", "source": socket_path, "target": "/var/run/docker.sock"})
+    sudo = settings.SPOON_BOX_SUDO
+    container_id = docker_engine.create_container(
+        image_id,
+        name=box.container_name,
+        labels=container_labels(box, ref, image_id),
+        environment={
+            "SPOON_USER": box.username,
+            "SPOON_UID": str(settings.SPOON_BOX_UID),
+            "SPOON_GID": str(settings.SPOON_BOX_UID),
+            "SPOON_HOME": box.home,
+            "SPOON_SUDO": "true" if sudo else "false",
+        },
+        mounts=mounts,
+        hostname="spoon",
+        mem_limit=settings.SPOON_BOX_MEMORY,
+        nano_cpus=int(settings.SPOON_BOX_CPUS * 1e9),
+        pids_limit=settings.SPOON_BOX_PIDS,
+        network_mode=settings.SPOON_BOX_NETWORK,
+        runtime=settings.SPOON_BOX_RUNTIME or None,
+        privileged=False,
+        cap_drop=["ALL"],
+        cap_add=SUDO_CAPABILITIES if sudo else BOX_CAPABILITIES,
+        # sudo is a setuid program: it only works where new privileges may be gained.
+        security_opt=[] if sudo else ["no-new-privileges"],
+        # A fresh /run on every start: no stale ready marker or exec records.
+        tmpfs={"/run": "rw,nosuid,nodev,mode=755"},
+    )
+    box.container_id = container_id
+    try:
+        docker_engine.start_container(container_id)
+    except docker_engine.EngineError:
+        docker_engine.remove_container(container_id)
+        raise
+
+
+def _wait_until_ready(box: Box) -> None:
+    """Wait, inside the box, for the entrypoint to have made the user."""
+    timeout = settings.SPOON_BOX_START_TIMEOUT
+    wait = (
+        f"i=0; until [ -e {READY_FILE} ]; do "
+        f"sleep 0.02; i=$((i+1)); [ $i -lt {timeout * 50} ] || exit 1; done"
+    )
+    try:
+        code, _ = docker_engine.exec_run(
+            box.container_name, ["sh", "-c", wait], user=f"{settings.SPOON_BOX_UID}"
+        )
+    except docker_engine.EngineError:
+        code = None
+    if code != 0:
+        state = docker_engine.container_state(box.container_name)
+        logs = docker_engine.container_logs(box.container_name, tail=20).strip()
+        why = "exited" if state is None or not state.running else f"was not ready in {timeout} s"
+        raise BoxError(f"The box {box.container_name} {why} while starting: {logs or 'no output'}")
+
+
+def stop_box(box: Box, remove: bool = True) -> None:
+    """Stop the container (and remove it: the home stays in its volume)."""
+    try:
+        docker_engine.stop_container(box.container_name, timeout=10)
+        if remove:
+            docker_engine.remove_container(box.container_name)
+    except docker_engine.NotFound:
+        pass
+    box.state = Box.State.STOPPED
+    box.stopped_at = timezone.now()
+    if remove:
+        box.container_id = ""
+        box.update_pending = False
+    box.save()
+
+
+def stop_box_if_idle(box: Box, idle_seconds: int | None = None) -> bool:
+    """Under the row lock, stop the box unless something uses it meanwhile."""
+    with transaction.atomic():
+        box = Box.objects.select_for_update().get(pk=box.pk)
+        if not box.is_idle(idle_seconds=idle_seconds):
+            return False
+        if docker_engine.container_state(box.container_name) is None:
+            return False  # another reaper got there first
+        stop_box(box)
+        return True
+
+
+def recreate_box(box: Box) -> Box:
+    """Remove the container and bring the box up again on the resolved image."""
+    with transaction.atomic():
+        box = Box.objects.select_for_update().get(pk=box.pk)
+        stop_box(box)
+    return ensure_box(box.user)
+
+
+def restart_box(box: Box) -> Box:
+    with transaction.atomic():
+        box = Box.objects.select_for_update().get(pk=box.pk)
+        stop_box(box, remove=False)
+    return ensure_box(box.user)
+
+
+def live_lease_count(box: Box) -> int:
+    return Lease.objects.filter(box=box).live().count()

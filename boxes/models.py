@@ -1,0 +1,130 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from boxes.naming import validate_linux_name
+
+
+class Box(models.Model):
+    """A user's one box. The row records what Spoon last did to the engine;
+    the engine stays the truth about whether the container runs."""
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        STOPPED = "stopped"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="box"
+    )
+    # The Linux user name inside the box; it names the container and the home
+    # volume too, so once assigned it never changes.
+    username = models.CharField(max_length=32, unique=True, validators=[validate_linux_name])
+    state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
+    image = models.CharField(
+        max_length=255, blank=True, help_text="This user's image; empty means SPOON_JOB_IMAGE."
+    )
+    running_image = models.CharField(max_length=255, blank=True)
+    running_image_id = models.CharField(max_length=80, blank=True)
+    container_id = models.CharField(max_length=80, blank=True)
+    update_pending = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "boxes"
+        permissions = [("open_user_terminal", "Can open another user's terminal")]
+
+    def __str__(self):
+        return self.container_name
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            stored = Box.objects.filter(pk=self.pk).values_list("username", flat=True).first()
+            if stored is not None and stored != self.username:
+                raise ValueError(f"A box's user name never changes (it is {stored}).")
+        super().save(*args, **kwargs)
+
+    @property
+    def container_name(self) -> str:
+        return f"spoon-box-{self.username}"
+
+    @property
+    def volume_name(self) -> str:
+        return f"spoon-home-{self.username}"
+
+    @property
+    def home(self) -> str:
+        return f"/home/{self.username}"
+
+    def is_idle(self, now=None, idle_seconds=None) -> bool:
+        """No live lease and no activity for idle_seconds."""
+        now = now or timezone.now()
+        if idle_seconds is None:
+            idle_seconds = settings.SPOON_BOX_IDLE_SECONDS
+        idle = timedelta(seconds=idle_seconds)
+        return self.last_activity_at <= now - idle and not self.leases.live(now).exists()
+
+
+class LeaseQuerySet(models.QuerySet):
+    def live(self, now=None):
+        return self.filter(expires_at__gt=now or timezone.now())
+
+
+class Lease(models.Model):
+    """Something uses the box. Its holder renews it by heartbeat; a holder that
+    dies stops renewing and the lease expires by itself."""
+
+    class Kind(models.TextChoices):
+        TERMINAL = "terminal"
+        WORKSPACE = "workspace"
+        RUN = "run"
+
+    box = models.ForeignKey(Box, on_delete=models.CASCADE, related_name="leases")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    holder = models.CharField(max_length=200, help_text="who holds it, for operators")
+    acquired_at = models.DateTimeField(auto_now_add=True)
+    renewed_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects = LeaseQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.kind} lease on {self.box} ({self.holder})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.expires_at > timezone.now()
+
+
+class Workspace(models.Model):
+    """A thread's folder in the box: ~/Code/<spoon>/<branch>."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspaces"
+    )
+    spoon = models.CharField(max_length=64)
+    branch = models.CharField(max_length=200)
+    repo_url = models.CharField(max_length=500, blank=True)
+    image = models.CharField(
+        max_length=255, blank=True, help_text="This workspace's image; empty means the user's."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "spoon", "branch"], name="one_workspace_per_folder"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.spoon}/{self.branch}"
+
+    @property
+    def relative_path(self) -> str:
+        return f"Code/{self.spoon}/{self.branch}"

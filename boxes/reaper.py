@@ -1,0 +1,146 @@
+"""Stop idle boxes and reconcile the database with the engine, in one pass.
+
+One container-list call per engine tells what exists; the database tells who
+owns what and who uses it. Idle boxes are stopped and their containers
+removed (homes stay); containers of this installation with no row are
+removed (their volumes stay, reported); rows whose container vanished are
+marked stopped. Every change is re-checked under the box's row lock, so two
+reapers, or a reaper and an ensure, can run at once.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from boxes import docker_engine, lifecycle
+from boxes.models import Box
+
+# Stops run side by side: a stop is mostly waiting on the engine.
+PARALLEL_STOPS = 8
+
+
+@dataclass
+class ReapReport:
+    lines: list[str] = field(default_factory=list)
+    stopped: int = 0
+    orphans_removed: int = 0
+    marked_stopped: int = 0
+    kept: int = 0
+    list_calls: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"reapboxes: {self.stopped} stopped, {self.orphans_removed} orphans removed, "
+            f"{self.marked_stopped} marked stopped, {self.kept} kept "
+            f"({self.list_calls} container list call, {self.api_calls} Docker API calls, "
+            f"{self.seconds:.2f} s)"
+        )
+
+
+def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
+    if idle_seconds is None:
+        idle_seconds = settings.SPOON_BOX_IDLE_SECONDS
+    started = time.monotonic()
+    calls_before = docker_engine.calls.copy()
+    report = ReapReport()
+    verb = "would stop" if dry_run else "stopped"
+
+    containers = {
+        c.name: c
+        for c in docker_engine.list_containers(
+            {"spoon.box": "1", "spoon.instance": settings.SPOON_INSTANCE}
+        )
+    }
+    now = timezone.now()
+    boxes = Box.objects.annotate(
+        live_leases=Count("leases", filter=Q(leases__expires_at__gt=now))
+    ).order_by("username")
+    idle_before = now - timedelta(seconds=idle_seconds)
+
+    idle, vanished, owned = [], [], set()
+    for box in boxes:
+        owned.add(box.container_name)
+        if box.container_name not in containers:
+            if box.state != Box.State.STOPPED:
+                vanished.append(box)
+        elif box.live_leases == 0 and box.last_activity_at <= idle_before:
+            idle.append(box)
+        else:
+            report.kept += 1
+    orphans = [c for name, c in containers.items() if name not in owned]
+
+    if dry_run:
+        report.lines += [
+            f"{verb} {b.container_name} (idle since {b.last_activity_at:%F %T})" for b in idle
+        ]
+        report.lines += [
+            f"would mark {b.container_name} stopped (container gone)" for b in vanished
+        ]
+        report.lines += [f"would remove orphan {c.name}" for c in orphans]
+        report.stopped, report.marked_stopped = len(idle), len(vanished)
+        report.orphans_removed = len(orphans)
+    else:
+        with ThreadPoolExecutor(max_workers=PARALLEL_STOPS) as pool:
+            stopped = list(
+                pool.map(_in_thread(lifecycle.stop_box_if_idle), idle, [idle_seconds] * len(idle))
+            )
+            marked = list(pool.map(_in_thread(_mark_stopped_if_gone), vanished))
+            list(pool.map(_in_thread(_remove_orphan), orphans))
+        for box, done in zip(idle, stopped, strict=True):
+            if done:
+                report.stopped += 1
+                report.lines.append(
+                    f"stopped {box.container_name} (idle since {box.last_activity_at:%F %T})"
+                )
+            else:
+                report.kept += 1
+        for box, done in zip(vanished, marked, strict=True):
+            if done:
+                report.marked_stopped += 1
+                report.lines.append(f"marked {box.container_name} stopped (its container is gone)")
+        for container in orphans:
+            report.orphans_removed += 1
+            volume = f"spoon-home-{container.labels.get('spoon.user', '?')}"
+            report.lines.append(f"removed orphan {container.name} (no user; volume {volume} kept)")
+
+    used = docker_engine.calls - calls_before
+    report.list_calls = used["containers"]
+    report.api_calls = sum(used.values())
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _in_thread(fn):
+    """Each pool thread opens its own database connection: close it after."""
+
+    def run(*args):
+        try:
+            return fn(*args)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+def _mark_stopped_if_gone(box: Box) -> bool:
+    with transaction.atomic():
+        box = Box.objects.select_for_update().get(pk=box.pk)
+        if box.state == Box.State.STOPPED or docker_engine.container_state(box.container_name):
+            return False  # an ensure brought it back meanwhile
+        box.state = Box.State.STOPPED
+        box.container_id = ""
+        box.stopped_at = timezone.now()
+        box.save()
+        return True
+
+
+def _remove_orphan(container: docker_engine.ContainerState) -> None:
+    docker_engine.remove_container(container.id)

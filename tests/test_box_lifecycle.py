@@ -1,0 +1,279 @@
+"""One persistent box per user, brought up by ensure_box on the real engine."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.test import override_settings
+
+from boxes import commands, docker_engine, images, leases, lifecycle
+from boxes.models import Box, Lease
+from boxes.naming import linux_name, validate_linux_name
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sh(box, script):
+    result = commands.run(box, ["sh", "-c", script])
+    assert result.ok, (result.error, result.output)
+    return result.output.decode().strip()
+
+
+@pytest.mark.parametrize(
+    "django_name, linux",
+    [
+        ("alice", "alice"),
+        ("Alice.Smith@example.com", "alice-smith-example-com"),
+        ("Zoë Ünal", "zoe-unal"),
+        ("42things", "things"),
+        ("root", "root-u"),
+        ("---", "user"),
+        ("a" * 60, "a" * 32),
+    ],
+)
+def test_linux_names(django_name, linux):
+    assert linux_name(django_name) == linux
+    validate_linux_name(linux)
+
+
+def test_names_that_sanitize_alike_stay_distinct_and_never_change(make_user):
+    first = lifecycle.box_for(make_user("Bob.Builder"))
+    second = lifecycle.box_for(make_user("bob-builder"))
+    assert (first.username, second.username) == ("bob-builder", "bob-builder-2")
+    first.username = "someone-else"
+    with pytest.raises(ValueError, match="never changes"):
+        first.save()
+    with pytest.raises(ValidationError):
+        validate_linux_name("daemon")
+
+
+def test_ensure_makes_a_labeled_hardened_box_with_a_home(engine, make_user, settings):
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    assert box.state == Box.State.RUNNING
+    info = docker_engine.inspect_container(box.container_name)
+    labels = info["Config"]["Labels"]
+    image_id = docker_engine.image_id(settings.SPOON_JOB_IMAGE)
+    assert labels["spoon.box"] == "1"
+    assert labels["spoon.instance"] == settings.SPOON_INSTANCE
+    assert labels["spoon.user"] == box.username
+    assert labels["spoon.user_id"] == str(user.pk)
+    assert labels["spoon.image"] == f"{settings.SPOON_JOB_IMAGE}@{image_id}"
+
+    host = info["HostConfig"]
+    assert host["Memory"] == 4 * 1024**3
+    assert host["NanoCpus"] == 2_000_000_000
+    assert host["PidsLimit"] == 512
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["CapDrop"] == ["ALL"]
+    assert sorted(host["CapAdd"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+    assert host["Privileged"] is False
+    assert not host["Devices"]
+    assert host["NetworkMode"] == "none"
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert mounts[box.home]["Type"] == "volume" and mounts[box.home]["Name"] == box.volume_name
+    assert not any("docker.sock" in m["Source"] for m in info["Mounts"])
+
+    assert sh(box, "id -u; whoami; stat -c %U ~; pwd").split() == [
+        "1000",
+        box.username,
+        box.username,
+        box.home,
+    ]
+
+
+def test_ensure_is_idempotent_and_starts_a_stopped_box(engine, make_user):
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    again = lifecycle.ensure_box(user)
+    assert again.container_id == box.container_id
+    docker_engine.stop_container(box.container_name, timeout=1)
+    started = lifecycle.ensure_box(user)
+    assert started.container_id == box.container_id
+    assert docker_engine.container_state(box.container_name).running
+    assert sh(started, "echo up") == "up"
+
+
+def test_twenty_concurrent_ensures_from_threads_leave_one_running_box(engine, make_user):
+    user = make_user()
+    errors, boxes = [], []
+
+    def ensure():
+        try:
+            boxes.append(lifecycle.ensure_box(user).container_id)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ensure) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    found = docker_engine.list_containers({"spoon.user": Box.objects.get(user=user).username})
+    assert len(found) == 1 and found[0].running
+    assert set(boxes) == {found[0].id}
+
+
+def test_twenty_concurrent_ensures_from_processes_leave_one_running_box(
+    engine, make_user, settings
+):
+    user = make_user()
+    env = {
+        **os.environ,
+        "SPOON_DATA_DIR": str(settings.DATA_DIR),
+        "DATABASE_URL": f"sqlite:///{connections['default'].settings_dict['NAME']}",
+        "SPOON_INSTANCE": settings.SPOON_INSTANCE,
+        "SPOON_BOX_NETWORK": "none",
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "ensurebox", user.username],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(20)
+    ]
+    outputs = [p.communicate(timeout=180)[0] for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    box = Box.objects.get(user=user)
+    assert all(f"{box.container_name}: running" in out for out in outputs)
+    found = docker_engine.list_containers({"spoon.user": box.username})
+    assert len(found) == 1 and found[0].running
+
+
+def test_a_missing_image_is_a_clear_error_before_anything_is_made(engine, make_user, settings):
+    user = make_user()
+    with pytest.raises(docker_engine.ImageMissing, match="manage.py pulljobimage"):
+        with override_settings(SPOON_JOB_IMAGE="spoon-test-missing:none"):
+            lifecycle.ensure_box(user)
+    box = Box.objects.get(user=user)
+    assert docker_engine.container_state(box.container_name) is None
+    assert not docker_engine.volume_exists(box.volume_name)
+
+
+def test_image_resolution_order(engine, make_user, settings):
+    from boxes.models import Workspace
+
+    box = lifecycle.box_for(make_user())
+    job = settings.SPOON_JOB_IMAGE
+    base = settings.SPOON_BASE_IMAGE
+    workspace = Workspace(spoon="s", branch="b", image=base)
+    assert images.resolve_image(box=box)[0] == job
+    box.image = base
+    assert images.resolve_image(box=box)[0] == base
+    box.image = "spoon-test-missing:user"
+    assert images.resolve_image(workspace=workspace, box=box)[0] == base
+    assert images.resolve_image(explicit=job, workspace=workspace, box=box)[0] == job
+    with pytest.raises(
+        docker_engine.ImageMissing, match=r"spoon-test-missing:user \(set for the user\)"
+    ):
+        images.resolve_image(box=box)
+
+
+def test_engine_down_is_a_readable_error(make_user):
+    user = make_user()
+    with override_settings(DOCKER_HOST="unix:///nonexistent/docker.sock"):
+        with pytest.raises(docker_engine.EngineUnreachable, match="does not answer"):
+            lifecycle.ensure_box(user)
+        result = commands.run_for_user(user, ["true"])
+    assert result.exit_code == commands.ENGINE_FAILED
+    assert "unix:///nonexistent/docker.sock does not answer" in result.error
+
+
+@pytest.fixture
+def upgraded_image(engine, settings, tmp_path):
+    """A different job image: the current one plus a marker file."""
+    ref = "spoon-test-upgrade:1"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {settings.SPOON_JOB_IMAGE}\nRUN echo 2 > /etc/spoon-test-version\n"
+    )
+    docker_engine.build_image(tmp_path, ref, {}, {"spoon.test": "1"}, log=lambda line: None)
+    yield ref
+    docker_engine.remove_image(ref)
+
+
+def test_home_survives_reap_reensure_and_image_upgrade(engine, make_user, upgraded_image):
+    from boxes import reaper
+
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    sh(box, "echo precious > ~/notes.txt")
+    report = reaper.reap(idle_seconds=0)
+    assert report.stopped == 1
+    assert docker_engine.container_state(box.container_name) is None
+    assert docker_engine.volume_exists(box.volume_name)
+
+    box = lifecycle.ensure_box(user)
+    assert sh(box, "cat ~/notes.txt") == "precious"
+
+    Box.objects.filter(pk=box.pk).update(image=upgraded_image)
+    upgraded = lifecycle.ensure_box(user)
+    assert upgraded.container_id != box.container_id, "recreated on the new image"
+    assert upgraded.running_image == upgraded_image
+    assert sh(upgraded, "cat /etc/spoon-test-version ~/notes.txt").split() == ["2", "precious"]
+
+
+def test_a_held_box_is_marked_update_pending_and_recreated_at_its_idle_stop(
+    engine, make_user, upgraded_image
+):
+    from boxes import reaper
+
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    lease = leases.acquire(box, Lease.Kind.TERMINAL, "test terminal")
+    Box.objects.filter(pk=box.pk).update(image=upgraded_image)
+    held = lifecycle.ensure_box(user)
+    assert held.update_pending
+    assert held.container_id == box.container_id, "not recreated under its user"
+    assert reaper.reap(idle_seconds=0).stopped == 0
+
+    leases.release(lease)
+    assert reaper.reap(idle_seconds=0).stopped == 1
+    fresh = lifecycle.ensure_box(user)
+    assert not fresh.update_pending
+    assert fresh.running_image == upgraded_image
+
+
+def test_bind_mounted_homes(engine, make_user, settings, tmp_path):
+    settings.SPOON_HOMES_DIR = str(tmp_path)
+    settings.SPOON_HOST_HOMES_DIR = str(tmp_path)
+    box = lifecycle.ensure_box(make_user())
+    sh(box, "echo hi > ~/from-the-box")
+    on_host = tmp_path / box.username / "from-the-box"
+    assert on_host.read_text() == "hi\n"
+    assert on_host.stat().st_uid == settings.SPOON_BOX_UID
+    mounts = docker_engine.inspect_container(box.container_name)["Mounts"]
+    assert [m["Type"] for m in mounts] == ["bind"]
+
+
+def test_installs_go_to_the_home_and_last(engine, make_user):
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    script = "mkdir -p ~/.local/bin && printf '#!/bin/sh\\necho mine\\n' > ~/.local/bin/mytool"
+    sh(box, script + " && chmod +x ~/.local/bin/mytool")
+    login = sh(box, "bash -lc 'echo $NPM_CONFIG_PREFIX $PIP_USER $CARGO_HOME'")
+    assert login == f"{box.home}/.local 1 {box.home}/.cargo"
+    lifecycle.recreate_box(box)
+    assert commands.run(box, ["mytool"]).output == b"mine\n"
+
+
+def test_no_sudo_by_default_and_sudo_when_configured(engine, make_user, settings):
+    box = lifecycle.ensure_box(make_user())
+    assert not commands.run(box, ["sudo", "-n", "true"]).ok
+
+    settings.SPOON_BOX_SUDO = True
+    sudoer = lifecycle.ensure_box(make_user())
+    result = commands.run(sudoer, ["sudo", "-n", "id", "-u"])
+    assert result.ok, result.output
+    assert result.output.strip() == b"0"

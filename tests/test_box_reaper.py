@@ -1,0 +1,177 @@
+"""reapboxes: idle boxes stop, leases hold them, the engine and the rows agree."""
+
+import io
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.utils import timezone
+
+from boxes import docker_engine, leases, lifecycle, reaper
+from boxes.models import Box, Lease
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def make_idle(box, minutes=60):
+    Box.objects.filter(pk=box.pk).update(
+        last_activity_at=timezone.now() - timedelta(minutes=minutes)
+    )
+
+
+def test_idle_box_is_stopped_and_its_container_removed_home_kept(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    make_idle(box)
+    out = io.StringIO()
+    call_command("reapboxes", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert f"stopped {box.container_name}" in lines[0]
+    assert lines[-1].startswith("reapboxes: 1 stopped")
+    assert docker_engine.container_state(box.container_name) is None
+    assert docker_engine.volume_exists(box.volume_name)
+    assert Box.objects.get(pk=box.pk).state == Box.State.STOPPED
+
+
+def test_recently_active_box_is_kept(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    report = reaper.reap()
+    assert report.stopped == 0 and report.kept >= 1
+    assert docker_engine.container_state(box.container_name).running
+
+
+def test_live_lease_holds_the_box_until_it_expires(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    lease = leases.acquire(box, Lease.Kind.RUN, "a long build")
+    make_idle(box)
+    assert reaper.reap().stopped == 0
+    assert docker_engine.container_state(box.container_name).running
+
+    Lease.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert reaper.reap().stopped == 1
+
+
+def test_held_lease_renews_by_heartbeat_and_releases(engine, make_user, settings):
+    settings.SPOON_LEASE_SECONDS = 1
+    box = lifecycle.ensure_box(make_user())
+    with leases.held(box, Lease.Kind.WORKSPACE, "workspace page") as lease:
+        first_expiry = lease.expires_at
+        threading.Event().wait(1.6)
+        renewed = Lease.objects.get(pk=lease.pk)
+        assert renewed.expires_at > first_expiry and renewed.is_live
+    assert not Lease.objects.filter(pk=lease.pk).exists()
+
+
+def test_activity_writes_are_throttled(engine, make_user, settings):
+    box = lifecycle.box_for(make_user())
+    settings.SPOON_ACTIVITY_WRITE_SECONDS = 3600
+    leases.touch(box, force=True)
+    written = Box.objects.get(pk=box.pk).last_activity_at
+    leases.touch(box)
+    assert Box.objects.get(pk=box.pk).last_activity_at == written
+
+
+def test_dry_run_changes_nothing(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    make_idle(box)
+    out = io.StringIO()
+    call_command("reapboxes", "--dry-run", stdout=out)
+    assert f"would stop {box.container_name}" in out.getvalue()
+    assert docker_engine.container_state(box.container_name).running
+
+
+def test_idle_seconds_option(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    make_idle(box, minutes=2)
+    assert reaper.reap().stopped == 0
+    out = io.StringIO()
+    call_command("reapboxes", "--idle-seconds", "60", stdout=out)
+    assert f"stopped {box.container_name}" in out.getvalue()
+
+
+def test_orphan_container_is_removed_and_its_volume_kept(engine, settings):
+    name = "spoon-box-orphan-test"
+    volume = "spoon-home-orphan-test"
+    docker_engine.create_volume(volume, labels={"spoon.instance": settings.SPOON_INSTANCE})
+    docker_engine.run_container(
+        settings.SPOON_JOB_IMAGE,
+        name=name,
+        labels={
+            "spoon.box": "1",
+            "spoon.instance": settings.SPOON_INSTANCE,
+            "spoon.user": "orphan-test",
+        },
+        environment={"SPOON_USER": "orphan-test"},
+        volumes={volume: {"bind": "/home/orphan-test", "mode": "rw"}},
+    )
+    report = reaper.reap()
+    assert f"removed orphan {name} (no user; volume {volume} kept)" in report.lines
+    assert docker_engine.container_state(name) is None
+    assert docker_engine.volume_exists(volume)
+    docker_engine.remove_volume(volume)
+
+
+def test_other_installations_boxes_are_never_touched(engine, settings):
+    name = "spoon-box-elsewhere-test"
+    docker_engine.run_container(
+        settings.SPOON_JOB_IMAGE,
+        name=name,
+        labels={"spoon.box": "1", "spoon.instance": "another-install", "spoon.test": "1"},
+        environment={"SPOON_USER": "elsewhere"},
+    )
+    try:
+        reaper.reap(idle_seconds=0)
+        assert docker_engine.container_state(name).running
+    finally:
+        docker_engine.remove_container(name)
+
+
+def test_vanished_container_is_reconciled(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    docker_engine.remove_container(box.container_name)
+    report = reaper.reap()
+    assert f"marked {box.container_name} stopped (its container is gone)" in report.lines
+    assert Box.objects.get(pk=box.pk).state == Box.State.STOPPED
+    assert lifecycle.ensure_box(box.user).state == Box.State.RUNNING
+
+
+def test_one_list_call_per_pass(engine, make_user):
+    for _ in range(3):
+        lifecycle.ensure_box(make_user())
+    report = reaper.reap()
+    assert report.list_calls == 1
+    assert report.api_calls == 1, "nothing to do costs nothing more"
+
+
+def test_two_reapers_at_once_do_no_harm(engine, make_user):
+    boxes = [lifecycle.ensure_box(make_user()) for _ in range(3)]
+    for box in boxes:
+        make_idle(box)
+    reports, errors = [], []
+
+    def reap():
+        try:
+            reports.append(reaper.reap())
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=reap) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(r.stopped for r in reports) == 3
+    for box in boxes:
+        assert docker_engine.container_state(box.container_name) is None
+
+
+def test_reap_with_the_engine_down_is_a_readable_error(settings):
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="does not answer"):
+        call_command("reapboxes")
