@@ -102,19 +102,22 @@ class BoxAdmin(admin.ModelAdmin):
     inlines = [LeaseInline]
     actions = ["stop_boxes", "restart_boxes", "recreate_boxes", "reap_now"]
 
-    def changelist_view(self, request, extra_context=None):
+    def _with_containers(self, request, view, *args):
         token = _page_containers.set(engine_containers(request))
         try:
-            return super().changelist_view(request, extra_context)
+            response = view(request, *args)
+            # Render now: a TemplateResponse would otherwise render after
+            # the containers are gone from the context.
+            return response.render() if hasattr(response, "render") else response
         finally:
             _page_containers.reset(token)
 
+    def changelist_view(self, request, extra_context=None):
+        return self._with_containers(request, super().changelist_view, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        token = _page_containers.set(engine_containers(request))
-        try:
-            return super().change_view(request, object_id, form_url, extra_context)
-        finally:
-            _page_containers.reset(token)
+        view = super().change_view
+        return self._with_containers(request, view, object_id, form_url, extra_context)
 
     def get_queryset(self, request):
         now = timezone.now()

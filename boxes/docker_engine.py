@@ -162,6 +162,14 @@ def build_image(
     return image_id(ref)
 
 
+def repo_digests(ref: str) -> list[str]:
+    """'registry/name@sha256:…' refs the image is known by (after a push or pull)."""
+    try:
+        return list(_call(_client().images.get, ref).attrs.get("RepoDigests") or [])
+    except (ImageMissing, NotFound):
+        return []
+
+
 def remove_image(ref: str) -> None:
     try:
         _call(_client().images.remove, ref, force=True)

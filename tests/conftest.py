@@ -128,6 +128,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
 def manage(*args, env=None, check=True):
     return subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -4,13 +4,12 @@ import http.cookiejar
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, wait_for_port
 
 
 def test_ensure_docker_is_quick_when_the_engine_answers(engine):
@@ -60,17 +59,6 @@ def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
     assert not any(password in p.read_text(errors="ignore") for p in files_under(tmp_path)), (
         "the first password is shown, never stored"
     )
-
-
-def wait_for_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 def log_in(base, username, password) -> str:

@@ -1,0 +1,66 @@
+"""`manage.py pulljobimage` against a real registry on 127.0.0.1 (Debian's docker-registry)."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from boxes import docker_engine
+from tests.conftest import free_port, manage, wait_for_port
+
+
+@pytest.fixture
+def registry(tmp_path):
+    binary = shutil.which("docker-registry")
+    assert binary, "scripts/test installs Debian's docker-registry"
+    port = free_port()
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    process = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_port(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
+    ref = f"{registry}/spoon-job:pulled"
+    docker_engine.tag_image(settings.SPOON_JOB_IMAGE, ref)
+    docker_engine.push_image(ref)
+    docker_engine.remove_image(ref)
+    assert docker_engine.image_id(ref) is None
+    env = {**os.environ, "SPOON_JOB_IMAGE": ref}
+    try:
+        pulled = manage("pulljobimage", env=env, check=False)
+        assert pulled.returncode == 0, pulled.stderr
+        assert f"{ref}: present (sha256:" in pulled.stdout
+        assert docker_engine.image_id(ref) == docker_engine.image_id(settings.SPOON_JOB_IMAGE)
+        assert manage("checkdocker", env=env, check=False).returncode == 0
+
+        (by_digest,) = [d for d in docker_engine.repo_digests(ref) if d.startswith(registry)]
+        docker_engine.remove_image(ref)
+        docker_engine.remove_image(by_digest)
+        env["SPOON_JOB_IMAGE"] = by_digest
+        pulled = manage("pulljobimage", env=env, check=False)
+        assert pulled.returncode == 0, pulled.stderr
+        assert docker_engine.image_id(by_digest) == docker_engine.image_id(settings.SPOON_JOB_IMAGE)
+    finally:
+        docker_engine.remove_image(ref)
+
+
+def test_a_missing_tag_is_a_clear_error(engine, registry):
+    ref = f"{registry}/spoon-job:never-pushed"
+    failed = manage("pulljobimage", env={**os.environ, "SPOON_JOB_IMAGE": ref}, check=False)
+    assert failed.returncode == 1
+    assert f"Pulling {ref} failed" in failed.stderr
+    assert "Traceback" not in failed.stderr
