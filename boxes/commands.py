@@ -210,11 +210,15 @@ def _frames(buffer: bytearray) -> list[bytes]:
 def run_for_user(
     user, argv: list[str], image: str = "", holder: str = "command", **options
 ) -> Result:
-    """Bring the user's box up and run argv in it, holding a run lease meanwhile."""
+    """Bring the user's box up and run argv in it, holding a run lease meanwhile.
+
+    The lease comes first, so a reaper deciding at that moment cannot stop
+    the box between the ensure and the exec.
+    """
     started = time.monotonic()
-    try:
-        box = lifecycle.ensure_box(user, image=image)
-    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
-        return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=str(exc))
-    with leases.held(box, Lease.Kind.RUN, holder):
+    with leases.held(lifecycle.box_for(user), Lease.Kind.RUN, holder):
+        try:
+            box = lifecycle.ensure_box(user, image=image)
+        except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+            return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=str(exc))
         return run(box, argv, **options)

@@ -1,6 +1,9 @@
 """A user's box: bring it up (ensure), stop it, recreate it on a new image."""
 
 import logging
+import time
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -8,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from boxes import docker_engine, images, leases
-from boxes.models import Box, Lease
+from boxes.models import Box
 from boxes.naming import linux_name, numbered
 
 logger = logging.getLogger(__name__)
@@ -23,6 +26,8 @@ SUDO_CAPABILITIES = BOX_CAPABILITIES + [
     "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP",
 ]  # fmt: skip
 READY_FILE = "/run/spoon/ready"
+# A claim outlives any one engine operation; a holder that died lets it lapse.
+CLAIM_SECONDS = 120
 
 
 class BoxError(Exception):
@@ -49,34 +54,67 @@ def box_for(user) -> Box:
     raise BoxError(f"No free Linux user name near {base!r}.")
 
 
+@contextmanager
+def claimed(box: Box, wait: bool = True):
+    """Claim the box for one slow change to its container.
+
+    The row lock is held only to take the claim, never across Docker calls:
+    on SQLite that lock is the whole database's. Others wait for the claim
+    (wait=True) or are told None (wait=False).
+    """
+    deadline = time.monotonic() + CLAIM_SECONDS
+    while True:
+        with transaction.atomic():
+            box = Box.objects.select_for_update().get(pk=box.pk)
+            now = timezone.now()
+            if box.claimed_until is None or box.claimed_until < now:
+                box.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
+                box.save(update_fields=["claimed_until"])
+                break
+        if not wait:
+            yield None
+            return
+        if time.monotonic() > deadline:
+            raise BoxError(f"{box.container_name} stayed busy for {CLAIM_SECONDS} s.")
+        time.sleep(0.05)
+    try:
+        yield box
+    finally:
+        Box.objects.filter(pk=box.pk).update(claimed_until=None)
+        box.claimed_until = None
+
+
+def _is_current(box: Box, found: docker_engine.ContainerState | None, image_id: str) -> bool:
+    return (
+        box.state == Box.State.RUNNING
+        and found is not None
+        and found.running
+        and (found.image_id == image_id or box.update_pending)
+    )
+
+
 def ensure_box(user, image: str = "") -> Box:
     """Make the user's box run, on the resolved image; idempotent and safe to
     call from many threads and processes at once."""
     box = box_for(user)
     ref, image_id = images.resolve_image(explicit=image, box=box)
-    found = docker_engine.container_state(box.container_name)
-    if (
-        box.state == Box.State.RUNNING
-        and found is not None
-        and found.running
-        and (found.image_id == image_id or box.update_pending)
-    ):
+    if _is_current(box, docker_engine.container_state(box.container_name), image_id):
         leases.touch(box)
         return box
-    try:
-        with transaction.atomic():
-            box = Box.objects.select_for_update().get(pk=box.pk)
-            _converge(box, ref, image_id)
-    except docker_engine.EngineError as exc:
-        Box.objects.filter(pk=box.pk).update(last_error=str(exc))
-        raise
+    with claimed(box) as box:
+        found = docker_engine.container_state(box.container_name)
+        if not _is_current(box, found, image_id):  # else another process just did it
+            try:
+                _converge(box, found, ref, image_id)
+            except (docker_engine.EngineError, BoxError) as exc:
+                Box.objects.filter(pk=box.pk).update(last_error=str(exc))
+                raise
     leases.touch(box, force=True)
     return box
 
 
-def _converge(box: Box, ref: str, image_id: str) -> None:
-    """Under the box's row lock: make the engine match, then record it."""
-    found = docker_engine.container_state(box.container_name)
+def _converge(box: Box, found, ref: str, image_id: str) -> None:
+    """While holding the claim: make the engine match, then record it."""
     if found is not None and found.image_id != image_id:
         if box.leases.live().exists():
             box.update_pending = True
@@ -92,14 +130,13 @@ def _converge(box: Box, ref: str, image_id: str) -> None:
         docker_engine.start_container(box.container_name)
         started = True
     _wait_until_ready(box)
-    now = timezone.now()
-    current = docker_engine.container_state(box.container_name) if found else None
-    box.container_id = current.id if current else box.container_id
+    if found is not None:
+        box.container_id = found.id
     if found is None or found.image_id == image_id:
         box.running_image, box.running_image_id, box.update_pending = ref, image_id, False
     box.state = Box.State.RUNNING
     if started:
-        box.started_at = now
+        box.started_at = timezone.now()
     box.last_error = ""
     box.save()
 
@@ -194,6 +231,11 @@ def _wait_until_ready(box: Box) -> None:
 
 def stop_box(box: Box, remove: bool = True) -> None:
     """Stop the container (and remove it: the home stays in its volume)."""
+    with claimed(box) as box:
+        _stop(box, remove)
+
+
+def _stop(box: Box, remove: bool) -> None:
     try:
         docker_engine.stop_container(box.container_name, timeout=10)
         if remove:
@@ -209,31 +251,24 @@ def stop_box(box: Box, remove: bool = True) -> None:
 
 
 def stop_box_if_idle(box: Box, idle_seconds: int | None = None) -> bool:
-    """Under the row lock, stop the box unless something uses it meanwhile."""
-    with transaction.atomic():
-        box = Box.objects.select_for_update().get(pk=box.pk)
-        if not box.is_idle(idle_seconds=idle_seconds):
+    """Stop the box unless something uses it or changes it meanwhile."""
+    with claimed(box, wait=False) as box:
+        if box is None or not box.is_idle(idle_seconds=idle_seconds):
             return False
         if docker_engine.container_state(box.container_name) is None:
             return False  # another reaper got there first
-        stop_box(box)
+        _stop(box, remove=True)
         return True
 
 
 def recreate_box(box: Box) -> Box:
     """Remove the container and bring the box up again on the resolved image."""
-    with transaction.atomic():
-        box = Box.objects.select_for_update().get(pk=box.pk)
-        stop_box(box)
+    with claimed(box) as box:
+        _stop(box, remove=True)
     return ensure_box(box.user)
 
 
 def restart_box(box: Box) -> Box:
-    with transaction.atomic():
-        box = Box.objects.select_for_update().get(pk=box.pk)
-        stop_box(box, remove=False)
+    with claimed(box) as box:
+        _stop(box, remove=False)
     return ensure_box(box.user)
-
-
-def live_lease_count(box: Box) -> int:
-    return Lease.objects.filter(box=box).live().count()

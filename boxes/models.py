@@ -34,6 +34,8 @@ class Box(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_error = models.TextField(blank=True)
+    # Set while one process changes the container (see lifecycle.claimed).
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "boxes"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -131,9 +131,10 @@ def _in_thread(fn):
 
 
 def _mark_stopped_if_gone(box: Box) -> bool:
-    with transaction.atomic():
-        box = Box.objects.select_for_update().get(pk=box.pk)
-        if box.state == Box.State.STOPPED or docker_engine.container_state(box.container_name):
+    with lifecycle.claimed(box, wait=False) as box:
+        if box is None or box.state == Box.State.STOPPED:
+            return False
+        if docker_engine.container_state(box.container_name):
             return False  # an ensure brought it back meanwhile
         box.state = Box.State.STOPPED
         box.container_id = ""

@@ -175,3 +175,31 @@ def test_reap_with_the_engine_down_is_a_readable_error(settings):
 
     with pytest.raises(CommandError, match="does not answer"):
         call_command("reapboxes")
+
+
+def test_an_ensure_racing_a_reap_ends_with_a_running_box(engine, make_user):
+    for _ in range(3):
+        user = make_user()
+        make_idle(lifecycle.ensure_box(user))
+        errors = []
+
+        def call(fn, errors=errors):
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [
+            threading.Thread(target=call, args=(reaper.reap,)),
+            threading.Thread(target=call, args=(lambda u=user: lifecycle.ensure_box(u),)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        box = lifecycle.ensure_box(user)
+        assert box.state == Box.State.RUNNING
+        assert docker_engine.container_state(box.container_name).running
