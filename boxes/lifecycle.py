@@ -242,9 +242,13 @@ def _stop(box: Box, remove: bool) -> None:
             docker_engine.remove_container(box.container_name)
     except docker_engine.NotFound:
         pass
+    _record_stopped(box, remove)
+
+
+def _record_stopped(box: Box, removed: bool) -> None:
     box.state = Box.State.STOPPED
     box.stopped_at = timezone.now()
-    if remove:
+    if removed:
         box.container_id = ""
         box.update_pending = False
     box.save()
@@ -255,9 +259,12 @@ def stop_box_if_idle(box: Box, idle_seconds: int | None = None) -> bool:
     with claimed(box, wait=False) as box:
         if box is None or not box.is_idle(idle_seconds=idle_seconds):
             return False
-        if docker_engine.container_state(box.container_name) is None:
+        try:
+            docker_engine.stop_container(box.container_name, timeout=10)
+        except docker_engine.NotFound:
             return False  # another reaper got there first
-        _stop(box, remove=True)
+        docker_engine.remove_container(box.container_name)
+        _record_stopped(box, removed=True)
         return True
 
 

@@ -22,7 +22,7 @@ from boxes import docker_engine, lifecycle
 from boxes.models import Box
 
 # Stops run side by side: a stop is mostly waiting on the engine.
-PARALLEL_STOPS = 8
+PARALLEL_STOPS = 16
 
 
 @dataclass

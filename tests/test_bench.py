@@ -1,0 +1,39 @@
+"""The benchmarks run (tiny sizes, no timing asserted: figures belong in bench/)."""
+
+import subprocess
+import sys
+
+from boxes import docker_engine
+from tests.conftest import REPO
+
+
+def test_bench_boxes_runs_and_cleans_up(engine):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/boxes.py",
+            "--rounds",
+            "1",
+            "--warm",
+            "3",
+            "--rows",
+            "5",
+            "--containers",
+            "2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    for row in (
+        "docker run + docker exec (CLI)",
+        "cold ensure_box",
+        "warm ensure_box",
+        "reapboxes, 5 rows, 2 containers in use",
+        "reapboxes, 5 rows, 3 containers idle",
+    ):
+        assert f"| {row}" in table
+    assert not [c for c in docker_engine.list_containers({}) if c.name.startswith("spoon-bench")]
