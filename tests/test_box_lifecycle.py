@@ -277,3 +277,13 @@ def test_no_sudo_by_default_and_sudo_when_configured(engine, make_user, settings
     result = commands.run(sudoer, ["sudo", "-n", "id", "-u"])
     assert result.ok, result.output
     assert result.output.strip() == b"0"
+
+
+def test_runtime_and_docker_socket_only_when_configured(engine, make_user, settings):
+    settings.SPOON_BOX_RUNTIME = "runc"
+    settings.SPOON_BOX_DOCKER_SOCKET = "/var/run/docker.sock"
+    box = lifecycle.ensure_box(make_user())
+    info = docker_engine.inspect_container(box.container_name)
+    assert info["HostConfig"]["Runtime"] == "runc"
+    mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+    assert mounts["/var/run/docker.sock"] == "/var/run/docker.sock"
