@@ -7,6 +7,7 @@ to start comes back as a non-zero Result carrying the real reason.
 """
 
 import asyncio
+import logging
 import struct
 import threading
 import time
@@ -18,6 +19,8 @@ from django.conf import settings
 
 from boxes import docker_engine, leases, lifecycle
 from boxes.models import Box, Lease
+
+logger = logging.getLogger(__name__)
 
 ENGINE_FAILED = 125  # docker's own code for "could not run it at all"
 TIMED_OUT = 124  # as coreutils' timeout
@@ -72,10 +75,16 @@ def _engine_failure(box: Box, exc: docker_engine.EngineError, started: float) ->
 
 
 def kill(box: Box, token: str) -> None:
-    """End everything the exec recorded under token started (TERM, then KILL)."""
-    docker_engine.exec_run(
-        box.container_name, ["/usr/local/bin/spoon-kill", token], user=str(settings.SPOON_BOX_UID)
-    )
+    """End everything the exec recorded under token started (TERM, then KILL).
+    A box that is gone has nothing left to end."""
+    try:
+        docker_engine.exec_run(
+            box.container_name,
+            ["/usr/local/bin/spoon-kill", token],
+            user=str(settings.SPOON_BOX_UID),
+        )
+    except docker_engine.EngineError as exc:
+        logger.warning("could not end exec %s in %s: %s", token, box.container_name, exc)
 
 
 def run(

@@ -45,6 +45,12 @@ def release(lease: Lease) -> None:
     touch(lease.box, force=True)
 
 
+def activity_due(box: Box) -> bool:
+    """Would touch() write now? Cheap: callers on the event loop ask first."""
+    last = _last_written.get(box.pk, 0.0)
+    return timezone.now().timestamp() - last >= settings.SPOON_ACTIVITY_WRITE_SECONDS
+
+
 def touch(box: Box, force: bool = False) -> None:
     """Record activity on the box, at most once per SPOON_ACTIVITY_WRITE_SECONDS."""
     now = timezone.now()

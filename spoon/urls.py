@@ -12,4 +12,6 @@ urlpatterns = [
     path("terminal/", include("terminal.urls")),
     path("settings/dotfiles/", include("dotfiles.urls")),
     path("admin/", admin.site.urls),
+    # Served by terminal.routing over WebSocket; named here so views can reverse it.
+    path("ws/terminal/", views.not_http, name="terminal-socket"),
 ]

@@ -1,0 +1,193 @@
+// The browser half of Spoon's terminal: xterm.js on a WebSocket to the user's
+// box. Terminal bytes travel as binary frames; control messages as JSON text.
+// Output is acknowledged from xterm's write callback, so the server stops
+// reading the box while this tab is behind (flow control).
+import { Terminal } from "@xterm/xterm";
+import { FitAddon } from "@xterm/addon-fit";
+import { WebLinksAddon } from "@xterm/addon-web-links";
+import { Unicode11Addon } from "@xterm/addon-unicode11";
+
+const ACK_EVERY = 8192; // bytes written into xterm before we tell the server
+const PING_EVERY = 25000;
+const MAX_BACKOFF = 10000;
+
+const STATUS_TEXT = {
+  connecting: "Connecting…",
+  starting: "Starting your box…",
+  dotfiles: "Applying dotfiles…",
+  connected: "Connected",
+  reconnecting: "Reconnecting…",
+  closed: "Disconnected",
+};
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+export function startTerminal(root) {
+  const status = root.querySelector("[data-terminal-status]");
+  const screen = root.querySelector("[data-terminal-screen]");
+  const ticketsUrl = root.dataset.ticketsUrl;
+  const workspace = root.dataset.workspace || "";
+  const owner = root.dataset.owner || "";
+
+  const term = new Terminal({
+    allowProposedApi: true,
+    cursorBlink: true,
+    fontFamily: '"JetBrains Mono", "PureNerdFont", ui-monospace, monospace',
+    fontSize: 14,
+    scrollback: 10000,
+    theme: { background: "#15181c" },
+  });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.loadAddon(new WebLinksAddon());
+  term.loadAddon(new Unicode11Addon());
+  term.unicode.activeVersion = "11";
+  term.open(screen);
+  fit.fit();
+  term.focus();
+
+  let socket = null;
+  let backoff = 500;
+  let unacked = 0;
+  let ackTimer = null;
+  let pingTimer = null;
+  let stopped = false;
+  const encoder = new TextEncoder();
+
+  function setStatus(state, detail) {
+    status.dataset.state = state;
+    status.textContent = detail || STATUS_TEXT[state] || state;
+  }
+
+  function sendJSON(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  function flushAck() {
+    clearTimeout(ackTimer);
+    ackTimer = null;
+    if (unacked > 0) {
+      sendJSON({ type: "ack", bytes: unacked });
+      unacked = 0;
+    }
+  }
+
+  function written(bytes) {
+    unacked += bytes;
+    if (unacked >= ACK_EVERY) flushAck();
+    else if (!ackTimer) ackTimer = setTimeout(flushAck, 20);
+  }
+
+  function sendBytes(text) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(encoder.encode(text));
+  }
+
+  async function ticket() {
+    const body = new URLSearchParams();
+    if (workspace) body.set("workspace", workspace);
+    if (owner) body.set("owner", owner);
+    const response = await fetch(ticketsUrl, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken() },
+      body,
+      credentials: "same-origin",
+    });
+    if (response.status === 403 || response.status === 401) {
+      throw Object.assign(new Error("Your session ended: log in again."), { final: true });
+    }
+    if (!response.ok) throw new Error(`ticket request failed (${response.status})`);
+    return response.json();
+  }
+
+  async function connect() {
+    setStatus(socket ? "reconnecting" : "connecting");
+    let issued;
+    try {
+      issued = await ticket();
+    } catch (error) {
+      if (error.final) {
+        stopped = true;
+        setStatus("closed", error.message);
+        return;
+      }
+      return retry();
+    }
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}${issued.ws_url}`);
+    ws.binaryType = "arraybuffer";
+    socket = ws;
+    unacked = 0;
+
+    ws.onopen = () => {
+      fit.fit();
+      sendJSON({ type: "resize", cols: term.cols, rows: term.rows });
+      clearInterval(pingTimer);
+      pingTimer = setInterval(() => sendJSON({ type: "ping" }), PING_EVERY);
+    };
+    ws.onmessage = (event) => {
+      if (typeof event.data === "string") {
+        const message = JSON.parse(event.data);
+        if (message.type === "status") {
+          setStatus(message.state, message.detail);
+          if (message.state === "connected") backoff = 500;
+        } else if (message.type === "error") {
+          term.write(`\r\n\x1b[31m${message.message}\x1b[0m\r\n`);
+        }
+        return;
+      }
+      const data = new Uint8Array(event.data);
+      term.write(data, () => written(data.length));
+    };
+    ws.onclose = (event) => {
+      clearInterval(pingTimer);
+      if (socket !== ws) return;
+      if (event.code === 4403) {
+        stopped = true;
+        setStatus("closed", "This terminal is not yours to open.");
+        return;
+      }
+      if (!stopped) retry();
+    };
+  }
+
+  function retry() {
+    setStatus("reconnecting");
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, MAX_BACKOFF);
+  }
+
+  term.onData((data) => sendBytes(data));
+  term.onBinary((data) => {
+    const bytes = Uint8Array.from(data, (c) => c.charCodeAt(0));
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(bytes);
+  });
+  term.onResize(({ cols, rows }) => sendJSON({ type: "resize", cols, rows }));
+
+  term.attachCustomKeyEventHandler((event) => {
+    if (event.type !== "keydown" || !event.shiftKey || !(event.ctrlKey || event.metaKey)) return true;
+    const key = event.key.toLowerCase();
+    if (key === "c" && term.hasSelection()) {
+      navigator.clipboard?.writeText(term.getSelection());
+      event.preventDefault();
+      return false;
+    }
+    if (key === "v") {
+      navigator.clipboard?.readText().then((text) => term.paste(text));
+      event.preventDefault();
+      return false;
+    }
+    return true;
+  });
+
+  new ResizeObserver(() => fit.fit()).observe(screen);
+  window.addEventListener("resize", () => fit.fit());
+
+  connect();
+  return term;
+}
+
+const root = document.querySelector("[data-terminal]");
+if (root) window.spoonTerminal = startTerminal(root);

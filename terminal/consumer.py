@@ -1,0 +1,189 @@
+"""The WebSocket that bridges xterm.js in the browser to a PTY in the box.
+
+Binary frames carry terminal bytes both ways; text frames carry JSON control
+messages (resize, ack, ping). Reading from the box pauses while the browser
+has more than HIGH_WATER bytes unacknowledged and resumes below LOW_WATER,
+so a flood cannot outrun the tab and Ctrl-C still acts at once.
+"""
+
+import asyncio
+import json
+import logging
+import urllib.parse
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from boxes import docker_engine, leases, lifecycle
+from boxes.models import Lease
+from terminal import tickets
+from terminal.pty import BoxTerminal
+
+logger = logging.getLogger(__name__)
+
+HIGH_WATER = 100_000
+LOW_WATER = 10_000
+READ_SIZE = 65536
+MAX_QUEUED_INPUT = 8 * 1024 * 1024
+FIRST_RESIZE_WAIT = 2.0
+
+
+def session_and_cwd(box, workspace) -> tuple[str, str]:
+    if workspace is None:
+        return "main", box.home
+    return f"ws-{workspace.pk}", f"{box.home}/{workspace.relative_path}"
+
+
+class TerminalConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        # Accept first: a refusal then reaches the page as a close code
+        # (4401, 4403) instead of a bare failed handshake.
+        await self.accept()
+        self.terminal = None
+        self.lease = None
+        self.tasks: list[asyncio.Task] = []
+        self.size = (80, 24)
+        self.sized = asyncio.Event()
+        self.window_open = asyncio.Event()
+        self.window_open.set()
+        self.unacked = 0
+        self.input: asyncio.Queue[bytes] = asyncio.Queue()
+        self.queued_input = 0
+        query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
+        ticket = (query.get("ticket") or [None])[0]
+        try:
+            self.grant = await sync_to_async(tickets.redeem)(ticket, self.scope.get("user"))
+        except tickets.TicketRefused as refused:
+            logger.info("terminal refused (%s): %s", refused.code, refused)
+            await self.close(code=refused.code)
+            return
+        self.tasks.append(asyncio.create_task(self.run()))
+
+    async def run(self):
+        try:
+            await self.status("starting")
+            box = await asyncio.to_thread(self.bring_up)
+            try:
+                await asyncio.wait_for(self.sized.wait(), FIRST_RESIZE_WAIT)
+            except TimeoutError:
+                pass
+            session, cwd = session_and_cwd(box, self.grant.workspace)
+            self.terminal = BoxTerminal(box, session, cwd)
+            await self.terminal.start(*self.size)
+            await self.status("connected")
+            self.tasks.append(asyncio.create_task(self.write_input()))
+            self.tasks.append(asyncio.create_task(self.heartbeat()))
+            await self.pump_output()
+            await self.close(code=1000)
+        except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+            await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
+            await self.close(code=1011)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("terminal session failed")
+            await self.close(code=1011)
+
+    def bring_up(self):
+        """Lease first, then ensure: a reaper cannot stop the box in between."""
+        box = lifecycle.box_for(self.grant.owner)
+        self.lease = leases.acquire(box, Lease.Kind.TERMINAL, f"terminal {self.channel_name}")
+        return lifecycle.ensure_box(self.grant.owner, image=self.grant_image())
+
+    def grant_image(self) -> str:
+        workspace = self.grant.workspace
+        return workspace.image if workspace is not None else ""
+
+    async def pump_output(self):
+        reader = self.terminal.reader
+        while True:
+            if self.unacked > HIGH_WATER:
+                self.window_open.clear()
+                await self.window_open.wait()
+            data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            self.unacked += len(data)
+            await self.send(bytes_data=data)
+            await self.activity()
+
+    async def write_input(self):
+        writer = self.terminal.writer
+        while True:
+            data = await self.input.get()
+            self.queued_input -= len(data)
+            writer.write(data)
+            await writer.drain()
+
+    async def heartbeat(self):
+        while True:
+            await asyncio.sleep(settings.SPOON_LEASE_SECONDS / 3)
+            await asyncio.to_thread(leases.renew, self.lease)
+
+    async def activity(self):
+        box = self.terminal.box
+        if leases.activity_due(box):
+            await asyncio.to_thread(leases.touch, box)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None:
+            if self.queued_input + len(bytes_data) > MAX_QUEUED_INPUT:
+                logger.warning("terminal input dropped: %d bytes queued", self.queued_input)
+                return
+            self.queued_input += len(bytes_data)
+            self.input.put_nowait(bytes_data)
+            if self.terminal is not None:
+                await self.activity()
+            return
+        try:
+            message = json.loads(text_data)
+            kind = message["type"]
+        except (TypeError, ValueError, KeyError):
+            logger.warning("terminal: ignored a malformed control frame")
+            return
+        if kind == "resize":
+            await self.resize(message)
+        elif kind == "ack":
+            self.acknowledge(message)
+        elif kind == "ping":
+            await self.send(text_data='{"type": "pong"}')
+        else:
+            logger.warning("terminal: ignored a control frame of unknown type")
+
+    async def resize(self, message):
+        cols, rows = message.get("cols"), message.get("rows")
+        valid = all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1000 for n in (cols, rows)
+        )
+        if not valid:
+            logger.warning("terminal: ignored a resize to %r x %r", cols, rows)
+            return
+        self.size = (cols, rows)
+        self.sized.set()
+        if self.terminal is not None:
+            await self.terminal.resize(cols, rows)
+
+    def acknowledge(self, message):
+        count = message.get("bytes")
+        if not _whole(count) or count < 0:
+            logger.warning("terminal: ignored an ack of %r", count)
+            return
+        self.unacked = max(0, self.unacked - count)
+        if self.unacked <= LOW_WATER:
+            self.window_open.set()
+
+    async def status(self, state: str):
+        await self.send(text_data=json.dumps({"type": "status", "state": state}))
+
+    async def disconnect(self, code):
+        for task in getattr(self, "tasks", []):
+            task.cancel()
+        if getattr(self, "terminal", None) is not None:
+            await self.terminal.close()
+        if getattr(self, "lease", None) is not None:
+            await asyncio.to_thread(leases.release, self.lease)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

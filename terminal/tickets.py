@@ -1,0 +1,98 @@
+"""Short-lived, single-use tickets that open a terminal WebSocket.
+
+A ticket is signed (Django's signing, with the SECRET_KEY), expires after
+TICKET_SECONDS, names the user who asked, whose box it opens and which
+workspace, and is spent by its first use. The session cookie must match too:
+a ticket alone opens nothing, nor does a cookie alone.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.db import IntegrityError
+from django.utils import timezone
+
+from boxes.models import Workspace
+from terminal.models import SpentTicket
+
+TICKET_SECONDS = 60
+SALT = "spoon.terminal.ticket"
+OPEN_OTHERS_PERMISSION = "boxes.open_user_terminal"
+
+
+class TicketRefused(Exception):
+    """The ticket does not open this terminal. code: 4401 or 4403."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a valid ticket opens."""
+
+    owner: object  # the user whose box it is
+    workspace: Workspace | None
+
+
+def may_open(user, owner) -> bool:
+    return user.pk == owner.pk or (user.is_staff and user.has_perm(OPEN_OTHERS_PERMISSION))
+
+
+def issue(user, owner=None, workspace: Workspace | None = None) -> str:
+    """A ticket for user to open owner's terminal (their own by default)."""
+    owner = owner or user
+    if not may_open(user, owner):
+        raise TicketRefused(4403, "not allowed to open this user's terminal")
+    if workspace is not None and workspace.user_id != owner.pk:
+        raise TicketRefused(4403, "that workspace belongs to someone else")
+    payload = {
+        "u": user.pk,
+        "o": owner.pk,
+        "w": workspace.pk if workspace else None,
+        "n": secrets.token_hex(16),
+    }
+    return signing.dumps(payload, salt=SALT, compress=False)
+
+
+def redeem(ticket: str | None, user) -> Grant:
+    """Check a ticket against the connecting user and spend it."""
+    if not ticket:
+        raise TicketRefused(4401, "no ticket")
+    if user is None or not user.is_authenticated:
+        raise TicketRefused(4401, "not logged in")
+    try:
+        payload = signing.loads(ticket, salt=SALT, max_age=TICKET_SECONDS)
+    except signing.SignatureExpired as exc:
+        raise TicketRefused(4401, "ticket expired") from exc
+    except signing.BadSignature as exc:
+        raise TicketRefused(4401, "ticket forged or damaged") from exc
+    if not isinstance(payload, dict) or not {"u", "o", "w", "n"} <= payload.keys():
+        raise TicketRefused(4401, "ticket malformed")
+    if payload["u"] != user.pk:
+        raise TicketRefused(4403, "ticket issued to another user")
+    owner = get_user_model().objects.filter(pk=payload["o"]).first()
+    if owner is None or not may_open(user, owner):
+        raise TicketRefused(4403, "not allowed to open this user's terminal")
+    workspace = None
+    if payload["w"] is not None:
+        workspace = Workspace.objects.filter(pk=payload["w"], user=owner).first()
+        if workspace is None:
+            raise TicketRefused(4403, "that workspace is not the owner's")
+    _spend(payload["n"])
+    return Grant(owner=owner, workspace=workspace)
+
+
+def _spend(nonce: str) -> None:
+    try:
+        SpentTicket.objects.create(nonce=nonce)
+    except IntegrityError as exc:
+        raise TicketRefused(4401, "ticket already used") from exc
+    # Spent nonces are only needed while their tickets could still be valid.
+    SpentTicket.objects.filter(
+        spent_at__lt=timezone.now() - timedelta(seconds=TICKET_SECONDS * 2)
+    ).delete()

@@ -1,0 +1,79 @@
+"""Driving the terminal WebSocket in tests, in-process, through the whole ASGI stack."""
+
+import asyncio
+import json
+import time
+
+from channels.testing import WebsocketCommunicator
+
+from spoon.asgi import application
+
+
+class TerminalClient:
+    """A terminal tab: acks what it reads, like xterm.js's write callback."""
+
+    def __init__(self, cookie: str, ticket: str | None, origin: str = "http://localhost"):
+        path = "/ws/terminal/" + (f"?ticket={ticket}" if ticket else "")
+        headers = [(b"host", b"localhost"), (b"cookie", cookie.encode())]
+        if origin:
+            headers.append((b"origin", origin.encode()))
+        self.ws = WebsocketCommunicator(application, path, headers=headers)
+        self.output = bytearray()
+        self.statuses: list[str] = []
+        self.closed_with: int | None = None
+        self.ack = True
+
+    async def open(self, cols=80, rows=24):
+        connected, _ = await self.ws.connect(timeout=10)
+        if connected:
+            await self.send_json({"type": "resize", "cols": cols, "rows": rows})
+        return connected
+
+    async def send_json(self, message):
+        await self.ws.send_to(text_data=json.dumps(message))
+
+    async def type(self, text: str | bytes):
+        await self.ws.send_to(bytes_data=text.encode() if isinstance(text, str) else text)
+
+    async def read(self, timeout=1.0) -> dict | None:
+        # Not receive_output(): on a timeout it cancels the application.
+        if self.ws.future.done():
+            self.ws.future.result()  # raise what the consumer raised
+        try:
+            message = await asyncio.wait_for(self.ws.output_queue.get(), timeout)
+        except TimeoutError:
+            return None
+        if message["type"] == "websocket.close":
+            self.closed_with = message.get("code", 1000)
+        elif message.get("bytes") is not None:
+            self.output += message["bytes"]
+            if self.ack:
+                await self.send_json({"type": "ack", "bytes": len(message["bytes"])})
+        elif message.get("text") is not None:
+            body = json.loads(message["text"])
+            if body.get("type") == "status":
+                self.statuses.append(body["state"])
+        return message
+
+    async def read_until(self, needle: bytes, timeout=15.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            if self.closed_with is not None:
+                raise AssertionError(
+                    f"closed ({self.closed_with}) before {needle!r}: {self.output[-500:]!r}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no {needle!r} within {timeout} s; got {self.output[-500:]!r}"
+                )
+            await self.read(timeout=0.5)
+        return bytes(self.output)
+
+    async def wait_closed(self, timeout=10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.closed_with is None and time.monotonic() < deadline:
+            await self.read(timeout=0.5)
+        return self.closed_with
+
+    async def close(self):
+        await self.ws.disconnect()

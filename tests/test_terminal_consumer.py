@@ -1,0 +1,308 @@
+"""The terminal WebSocket against a real box, through the real ASGI stack."""
+
+import asyncio
+import hashlib
+import time
+from unittest import mock
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Permission
+from django.core import signing
+from django.test import Client
+
+from boxes import commands, lifecycle, workspaces
+from boxes.models import Box, Lease
+from terminal import tickets
+from tests.terminal_client import TerminalClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@pytest.fixture
+def alice(engine, make_user):
+    user = make_user()
+    user.cookie = session_cookie(user)
+    return user
+
+
+def ticket_for(user, **kwargs):
+    return tickets.issue(user, **kwargs)
+
+
+def in_box(user, script):
+    box = Box.objects.get(user=user)
+    return commands.run(box, ["sh", "-c", script]).output.decode()
+
+
+async def opened(user, **kwargs) -> TerminalClient:
+    ticket = await sync_to_async(ticket_for)(user, **kwargs)
+    client = TerminalClient(user.cookie, ticket)
+    assert await client.open()
+    return client
+
+
+async def prompt(client):
+    await client.read_until(b"$ ")
+
+
+async def test_echo_round_trip_and_status(alice):
+    client = await opened(alice)
+    await prompt(client)
+    await client.type("echo $((6*7))\r")
+    output = await client.read_until(b"42\r\n")
+    assert b"42" in output
+    assert client.statuses[:2] == ["starting", "connected"]
+    await client.close()
+
+
+async def test_first_resize_and_later_resizes_reach_stty(alice):
+    ticket = await sync_to_async(ticket_for)(alice)
+    client = TerminalClient(alice.cookie, ticket)
+    assert await client.open(cols=132, rows=43)
+    await prompt(client)
+    # tmux's status line takes one row of the terminal from the shell.
+    await client.type("stty size\r")
+    await client.read_until(b"42 132")
+    await client.send_json({"type": "resize", "cols": 100, "rows": 30})
+    await asyncio.sleep(0.3)
+    await client.type("stty size\r")
+    await client.read_until(b"29 100")
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    "ticket, code",
+    [
+        (None, 4401),
+        ("not-a-ticket", 4401),
+        ("forged", 4401),
+        ("expired", 4401),
+    ],
+)
+async def test_bad_tickets_close_with_4401(alice, ticket, code):
+    if ticket == "forged":
+        good = await sync_to_async(ticket_for)(alice)
+        ticket = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    elif ticket == "expired":
+        a_minute_ago = time.time() - tickets.TICKET_SECONDS - 1
+        with mock.patch("django.core.signing.time.time", return_value=a_minute_ago):
+            ticket = await sync_to_async(ticket_for)(alice)
+    client = TerminalClient(alice.cookie, ticket)
+    assert await client.open()
+    assert await client.wait_closed() == code
+    assert not client.output
+
+
+async def test_a_reused_ticket_closes_with_4401(alice):
+    ticket = await sync_to_async(ticket_for)(alice)
+    first = TerminalClient(alice.cookie, ticket)
+    assert await first.open()
+    await prompt(first)
+    second = TerminalClient(alice.cookie, ticket)
+    assert await second.open()
+    assert await second.wait_closed() == 4401
+    await first.close()
+
+
+async def test_a_ticket_without_the_session_closes_with_4401(alice):
+    ticket = await sync_to_async(ticket_for)(alice)
+    client = TerminalClient("", ticket)
+    assert await client.open()
+    assert await client.wait_closed() == 4401
+
+
+async def test_another_users_ticket_closes_with_4403(alice, make_user):
+    bob = await sync_to_async(make_user)()
+    bob.cookie = await sync_to_async(session_cookie)(bob)
+    alices_ticket = await sync_to_async(ticket_for)(alice)
+    client = TerminalClient(bob.cookie, alices_ticket)
+    assert await client.open()
+    assert await client.wait_closed() == 4403
+
+
+async def test_a_workspace_that_is_not_theirs_closes_with_4403(alice, make_user):
+    bob = await sync_to_async(make_user)()
+    bobs = await sync_to_async(workspaces.create_workspace)(bob, "proj", "main")
+    # A ticket naming bob's workspace, signed as if issued to alice.
+    payload = {"u": alice.pk, "o": alice.pk, "w": bobs.pk, "n": "1" * 32}
+    ticket = signing.dumps(payload, salt=tickets.SALT, compress=False)
+    client = TerminalClient(alice.cookie, ticket)
+    assert await client.open()
+    assert await client.wait_closed() == 4403
+    with pytest.raises(tickets.TicketRefused):
+        await sync_to_async(tickets.issue)(alice, workspace=bobs)
+
+
+async def test_a_foreign_origin_never_connects(alice):
+    ticket = await sync_to_async(ticket_for)(alice)
+    client = TerminalClient(alice.cookie, ticket, origin="http://evil.example")
+    assert not await client.open()
+
+
+async def test_malformed_control_frames_are_survived(alice):
+    client = await opened(alice)
+    await prompt(client)
+    frames = [
+        "{", "[]", '"x"', "{}", "null",
+        '{"type": "resize", "cols": 0, "rows": 5}',
+        '{"type": "resize", "cols": "80", "rows": 24}',
+        '{"type": "resize", "cols": 5000, "rows": 5}',
+        '{"type": "ack", "bytes": -5}', '{"type": "ack"}', '{"type": "nope"}',
+    ]  # fmt: skip
+    for frame in frames:
+        await client.ws.send_to(text_data=frame)
+    await client.send_json({"type": "ping"})
+    await client.type("echo still-$((1+1))\r")
+    await client.read_until(b"still-2")
+    await client.close()
+
+
+async def test_closing_leaves_no_exec_process_behind(alice):
+    client = await opened(alice)
+    await prompt(client)
+    await client.type("sleep 777 &\r")
+    await asyncio.sleep(0.3)
+    await client.close()
+    await asyncio.sleep(1.5)
+    processes = await sync_to_async(in_box)(alice, "ps -eo pid,ppid,sid,args --no-headers")
+    tmux = [line for line in processes.splitlines() if " tmux " in line]
+    # Only the tmux server is left: a daemon in a session of its own, keeping
+    # the shell (and its background job); the client that the exec ran is gone.
+    assert len(tmux) == 1, processes
+    pid, _, sid = tmux[0].split()[:3]
+    assert pid == sid
+    assert "sleep 777" in processes
+    assert not await sync_to_async(Lease.objects.filter(box__user=alice).exists)()
+
+
+async def test_a_reattach_sees_earlier_output(alice):
+    first = await opened(alice)
+    await prompt(first)
+    await first.type("echo marker-$((40+2))\r")
+    await first.read_until(b"marker-42")
+    await first.close()
+    second = await opened(alice)
+    await second.read_until(b"marker-42")
+    await second.close()
+
+
+async def test_a_one_megabyte_paste_arrives_intact(alice):
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\n"
+    paste = line * (1024 * 1024 // len(line))
+    client = await opened(alice)
+    await prompt(client)
+    await client.type("stty -echo; cat > ~/paste.txt\r")
+    await asyncio.sleep(0.3)
+    for start in range(0, len(paste), 256 * 1024):
+        await client.type(paste[start : start + 256 * 1024])
+    await client.type(b"\x04")
+    await client.type("stty echo; sha256sum ~/paste.txt | cut -c1-16\r")
+    await client.read_until(hashlib.sha256(paste).hexdigest()[:16].encode(), timeout=60)
+    await client.close()
+
+
+async def test_multibyte_text_split_at_chunk_edges_arrives_whole(alice):
+    client = await opened(alice)
+    await prompt(client)
+    text = "é→😀中"  # 2, 3, 4 and 3 bytes
+    encoded = text.encode()
+    await client.type(b"printf '%s\\n' ")
+    for i in range(len(encoded)):  # input split inside every character
+        await client.type(encoded[i : i + 1])
+    await client.type("\r")
+    await client.read_until((text + "\r\n").encode())
+    for _ in range(20):  # echoed as typed, then printed by printf
+        if client.output.count((text + "\r\n").encode()) >= 2:
+            break
+        await client.read(timeout=0.5)
+    assert client.output.count((text + "\r\n").encode()) >= 2
+    # Output that reaches the browser in two pieces split inside a character:
+    await client.type("printf '\\344\\270'; sleep 0.3; printf '\\255\\n'\r")
+    await client.read_until("中\r\n".encode())
+    await client.close()
+
+
+async def test_the_terminal_holds_a_lease_and_counts_activity(alice):
+    client = await opened(alice)
+    await prompt(client)
+    box = await sync_to_async(Box.objects.get)(user=alice)
+    lease = await sync_to_async(Lease.objects.get)(box=box)
+    assert lease.kind == Lease.Kind.TERMINAL and lease.is_live
+    await client.close()
+
+
+async def test_a_flood_is_held_back_until_acked_and_ctrl_c_acts(alice):
+    client = await opened(alice)
+    await prompt(client)
+    client.ack = False
+    await client.type("yes flood-line\r")
+    for _ in range(40):
+        await client.read(timeout=0.2)
+    held = len(client.output)
+    for _ in range(10):
+        await client.read(timeout=0.1)
+    assert len(client.output) - held < 70_000, "reading stopped at the high watermark"
+    assert len(client.output) < 300_000
+    client.ack = True
+    await client.send_json({"type": "ack", "bytes": len(client.output)})
+    await client.type(b"\x03")
+    await client.type("echo after-$((2+3))\r")
+    await client.read_until(b"after-5", timeout=20)
+    await client.close()
+
+
+async def test_staff_with_the_permission_open_a_users_terminal(alice, make_user):
+    def staff_with_permission():
+        staff = make_user(is_staff=True)
+        staff.user_permissions.add(Permission.objects.get(codename="open_user_terminal"))
+        staff.cookie = session_cookie(staff)
+        return staff
+
+    staff = await sync_to_async(staff_with_permission)()
+    client = await opened(staff, owner=alice)
+    await prompt(client)
+    await client.type("whoami\r")
+    box = await sync_to_async(lifecycle.box_for)(alice)
+    await client.read_until(f"{box.username}\r\n".encode())
+    await client.close()
+
+    plain_staff = await sync_to_async(make_user)(is_staff=True)
+    with pytest.raises(tickets.TicketRefused):
+        await sync_to_async(tickets.issue)(plain_staff, owner=alice)
+
+
+async def test_workspace_terminal_opens_in_its_folder(alice):
+    workspace = await sync_to_async(workspaces.create_workspace)(alice, "proj", "feature/a")
+    client = await opened(alice, workspace=workspace)
+    await prompt(client)
+    await client.type("pwd\r")
+    await client.read_until(b"/Code/proj/feature/a\r\n")
+    await client.close()
+
+
+def test_ticket_endpoint(client, make_user, settings):
+    user = make_user()
+    client.force_login(user)
+    response = client.post("/terminal/tickets/")
+    body = response.json()
+    assert set(body) == {"ticket", "ws_url", "expires_in"}
+    assert body["expires_in"] == 60
+    assert body["ws_url"] == f"/ws/terminal/?ticket={body['ticket']}"
+    assert client.get("/terminal/tickets/").status_code == 405
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    assert strict.post("/terminal/tickets/").status_code == 403, "CSRF-protected"
+
+    other = make_user()
+    theirs = workspaces.Workspace.objects.create(user=other, spoon="p", branch="b")
+    assert client.post("/terminal/tickets/", {"workspace": theirs.pk}).status_code == 403
+    assert client.post("/terminal/tickets/", {"owner": other.pk}).status_code == 403
+    assert Client().post("/terminal/tickets/").status_code in (401, 403)
