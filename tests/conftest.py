@@ -155,7 +155,14 @@ class SpoonServer:
     """daphne serving spoon.asgi on loopback, with its own data directory."""
 
     def __init__(self, data_dir: Path, **environment):
-        self.env = {**os.environ, "SPOON_DATA_DIR": str(data_dir), **environment}
+        self.env = {
+            **os.environ,
+            "SPOON_DATA_DIR": str(data_dir),
+            # Its boxes belong to this test run, and are cleaned up with it.
+            "SPOON_INSTANCE": settings.SPOON_INSTANCE,
+            "SPOON_BOX_NETWORK": "none",
+            **environment,
+        }
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "daphne.log"

@@ -20,12 +20,28 @@ const STATUS_TEXT = {
   closed: "Disconnected",
 };
 
+// The CSRF cookie is HttpOnly; the page carries the token in its form field.
 function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
+  const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+  return field ? field.value : "";
 }
 
-export function startTerminal(root) {
+// xterm measures its cell size once, when it opens: the web font must be
+// there by then, or columns and glyphs disagree.
+async function fontsLoaded() {
+  try {
+    await Promise.all([
+      document.fonts.load('14px "JetBrains Mono"'),
+      document.fonts.load('bold 14px "JetBrains Mono"'),
+      document.fonts.load('14px "PureNerdFont"', "\ue0b0"),
+    ]);
+  } catch (error) {
+    // A missing font only costs looks; the terminal works with the fallback.
+  }
+}
+
+export async function startTerminal(root) {
+  await fontsLoaded();
   const status = root.querySelector("[data-terminal-status]");
   const screen = root.querySelector("[data-terminal-screen]");
   const ticketsUrl = root.dataset.ticketsUrl;
@@ -190,4 +206,4 @@ export function startTerminal(root) {
 }
 
 const root = document.querySelector("[data-terminal]");
-if (root) window.spoonTerminal = startTerminal(root);
+if (root) startTerminal(root).then((term) => (window.spoonTerminal = term));

@@ -1,0 +1,82 @@
+"""The terminal page in Debian's chromium, against daphne and a real box."""
+
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SCREEN_TEXT = """() => {
+  const buffer = window.spoonTerminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+  return lines.join("\\n");
+}"""
+
+
+def log_in(page, server, username, password):
+    page.goto(server.url + "/login/?next=/terminal/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/terminal/")
+
+
+def wait_connected(page):
+    page.wait_for_selector("[data-terminal-status][data-state=connected]", timeout=60_000)
+
+
+def wait_for_screen(page, text, timeout=15_000):
+    page.wait_for_function(
+        f"(needle) => ({SCREEN_TEXT})().includes(needle)", arg=text, timeout=timeout
+    )
+
+
+def test_type_a_command_then_reload_into_the_same_session(spoon_server, page, tmp_path):
+    username = f"t{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(username, "a-long-terminal-password")
+    issued = []
+    page.on(
+        "response",
+        lambda r: (
+            issued.append(r.json()["ticket"]) if r.url.endswith("/terminal/tickets/") else None
+        ),
+    )
+    log_in(page, spoon_server, username, "a-long-terminal-password")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+
+    page.locator(".xterm").click()
+    page.keyboard.type("echo $((6*7))")
+    page.keyboard.press("Enter")
+    wait_for_screen(page, "\n42")
+    page.screenshot(path=str(tmp_path / "terminal.png"))
+
+    page.reload()
+    wait_connected(page)
+    wait_for_screen(page, "echo $((6*7))")
+    screen = page.evaluate(SCREEN_TEXT)
+    assert "\n42" in screen, "the same session, with its earlier output"
+
+    assert len(issued) == 2, "one fresh ticket per connection"
+    log = spoon_server.output()
+    assert not any(ticket in log for ticket in issued), "tickets never reach the logs"
+
+
+def test_the_terminal_fills_the_window_and_refits(spoon_server, page):
+    username = f"t{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(username, "a-long-terminal-password")
+    page.set_viewport_size({"width": 1200, "height": 800})
+    log_in(page, spoon_server, username, "a-long-terminal-password")
+    wait_connected(page)
+    wide = page.evaluate("[window.spoonTerminal.cols, window.spoonTerminal.rows]")
+    page.set_viewport_size({"width": 700, "height": 500})
+    page.wait_for_function(f"window.spoonTerminal.cols < {wide[0]}")
+    narrow = page.evaluate("[window.spoonTerminal.cols, window.spoonTerminal.rows]")
+    assert narrow[0] < wide[0] and narrow[1] < wide[1]
+    screen = page.locator(".xterm-screen").bounding_box()
+    assert screen["width"] > 0.9 * 700 - 20
+    page.locator(".xterm").click()
+    page.keyboard.type("stty size")
+    page.keyboard.press("Enter")
+    wait_for_screen(page, f"{narrow[1] - 1} {narrow[0]}")  # tmux's status line takes a row
