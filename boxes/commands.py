@@ -9,12 +9,12 @@ to start comes back as a non-zero Result carrying the real reason.
 import asyncio
 import logging
 import struct
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from boxes import docker_engine, leases, lifecycle
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 ENGINE_FAILED = 125  # docker's own code for "could not run it at all"
 TIMED_OUT = 124  # as coreutils' timeout
 NOT_FOUND = 127
+KILL_GRACE = 3.0  # seconds a killed command gets to let go of its output
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Result:
 
 
 def environment(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What a command sees: the login environment of /etc/profile.d/spoon.sh,
+    so tools installed into the home are found and install there too."""
     home = box.home
     return {
         "HOME": home,
@@ -50,6 +53,10 @@ def environment(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]
         "LANG": "C.UTF-8",
         "PATH": f"{home}/.local/bin:{home}/.cargo/bin:{home}/go/bin:"
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "NPM_CONFIG_PREFIX": f"{home}/.local",
+        "CARGO_HOME": f"{home}/.cargo",
+        "GOPATH": f"{home}/go",
+        "PIP_BREAK_SYSTEM_PACKAGES": "1",
         **(extra or {}),
     }
 
@@ -95,53 +102,31 @@ def run(
     timeout: float | None = None,
 ) -> Result:
     """Run argv as the box user and wait for it; output is capped."""
-    started = time.monotonic()
-    token = uuid.uuid4().hex
     limit = settings.SPOON_EXEC_OUTPUT_LIMIT
-    try:
-        exec_id = docker_engine.exec_create(
-            box.container_name,
-            _exec_argv(box, token, argv, cwd),
-            user=str(settings.SPOON_BOX_UID),
-            environment=environment(box, env),
-        )
-        timed_out = threading.Event()
 
-        def on_timeout():
-            timed_out.set()
-            kill(box, token)
-
-        timer = threading.Timer(timeout, on_timeout) if timeout else None
+    async def collect() -> Result:
         output, truncated = bytearray(), False
-        if timer:
-            timer.start()
-        try:
-            for chunk in docker_engine.exec_stream(exec_id):
-                room = limit - len(output)
-                truncated = truncated or len(chunk) > room
-                output += chunk[: max(room, 0)]
-        finally:
-            if timer:
-                timer.cancel()
-        code = _exit_code(exec_id)
-    except docker_engine.EngineError as exc:
-        return _engine_failure(box, exc, started)
-    duration = time.monotonic() - started
-    if timed_out.is_set():
-        return Result(
-            TIMED_OUT, bytes(output), duration, f"timed out after {timeout:g} s", truncated
-        )
-    return Result(code, bytes(output), duration, _error_for(code, output, argv), truncated)
+        async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout):
+            if isinstance(item, Result):
+                item.output, item.truncated = bytes(output), truncated
+                return item
+            room = limit - len(output)
+            truncated = truncated or len(item) > room
+            output += item[: max(room, 0)]
+        raise AssertionError("stream() always ends with a Result")
+
+    return async_to_sync(collect)()
 
 
-def _exit_code(exec_id: str) -> int:
+def _exit_code(exec_id: str) -> int | None:
+    """The exit code; None if the engine still calls it running after a second."""
     # The output can end a moment before the engine records the exit.
     for _ in range(100):
         code = docker_engine.exec_exit_code(exec_id)
         if code is not None:
             return code
         time.sleep(0.01)
-    return ENGINE_FAILED
+    return None
 
 
 async def stream(
@@ -169,6 +154,7 @@ async def stream(
         return
     head, first_output = bytearray(), bytearray()
     finished = timed_out = False
+    broken: Exception | None = None
     deadline = started + timeout if timeout else None
     try:
         while True:
@@ -176,9 +162,15 @@ async def stream(
             try:
                 data = await asyncio.wait_for(reader.read(65536), wait)
             except TimeoutError:
-                timed_out, deadline = True, None
+                if timed_out:
+                    break  # killed, yet something still holds the output open
+                timed_out = True
                 await asyncio.to_thread(kill, box, token)
+                deadline = time.monotonic() + KILL_GRACE
                 continue
+            except OSError as exc:
+                broken = exc
+                break
             if not data:
                 break
             head += data
@@ -191,16 +183,21 @@ async def stream(
         writer.close()
         if not finished:
             await asyncio.shield(asyncio.to_thread(kill, box, token))
+    duration = time.monotonic() - started
+    if timed_out:
+        yield Result(TIMED_OUT, b"", duration, f"timed out after {timeout:g} s")
+        return
     try:
         code = await asyncio.to_thread(_exit_code, exec_id)
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
-    duration = time.monotonic() - started
-    if timed_out:
-        yield Result(TIMED_OUT, b"", duration, f"timed out after {timeout:g} s")
-    else:
-        yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
+    if broken is not None or code is None:
+        gone = await asyncio.to_thread(docker_engine.container_state, box.container_name)
+        why = "the box was removed while it ran" if gone is None else f"the stream broke ({broken})"
+        yield Result(ENGINE_FAILED, b"", duration, f"The command did not finish: {why}.")
+        return
+    yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
 
 
 def _frames(buffer: bytearray) -> list[bytes]:
@@ -225,9 +222,10 @@ def run_for_user(
     the box between the ensure and the exec.
     """
     started = time.monotonic()
-    with leases.held(lifecycle.box_for(user), Lease.Kind.RUN, holder):
-        try:
-            box = lifecycle.ensure_box(user, image=image)
-        except (docker_engine.EngineError, lifecycle.BoxError) as exc:
-            return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=str(exc))
-        return run(box, argv, **options)
+    try:
+        box = lifecycle.box_for(user)
+        with leases.held(box, Lease.Kind.RUN, holder) as lease:
+            box = lifecycle.ensure_box(user, image=image, lease=lease)
+            return run(box, argv, **options)
+    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+        return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=str(exc))

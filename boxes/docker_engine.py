@@ -93,6 +93,13 @@ def _call(fn: Callable, *args, **kwargs):
         raise NotFound(_reason(exc)) from exc
     except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
         raise EngineUnreachable(_unreachable_message(exc)) from exc
+    except requests.exceptions.Timeout as exc:
+        raise EngineError(
+            f"The Docker Engine at {engine_address()} did not answer within "
+            f"{settings.DOCKER_TIMEOUT} s (SPOON_DOCKER_TIMEOUT)."
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise EngineError(f"Talking to the Docker Engine failed: {_reason(exc)}") from exc
     except docker_errors.DockerException as exc:
         if "Error while fetching server API version" in str(exc):
             raise EngineUnreachable(_unreachable_message(exc)) from exc
@@ -249,8 +256,8 @@ def create_volume(name: str, labels: dict[str, str]) -> None:
     _call(_client().volumes.create, name=name, labels=labels)
 
 
-def remove_labeled(label: str) -> tuple[int, int]:
-    """Force-remove every container, then every volume, carrying `label`."""
+def remove_labeled(label: str | list[str]) -> tuple[int, int]:
+    """Force-remove every container, then every volume, carrying the label(s)."""
     client = _client()
     containers = _call(client.containers.list, all=True, filters={"label": label})
     for container in containers:
@@ -280,6 +287,39 @@ def remove_volume(name: str) -> None:
         _call(_client().api.remove_volume, name, force=True)
     except NotFound:
         pass
+
+
+# Networks
+
+
+def ensure_isolated_network(name: str, labels: dict[str, str]) -> None:
+    """A bridge network whose containers cannot reach each other (inter-
+    container communication off), created on first use."""
+    api = _client().api
+    if _call(api.networks, names=[name]):
+        return
+    try:
+        _call(
+            api.create_network,
+            name,
+            driver="bridge",
+            options={"com.docker.network.bridge.enable_icc": "false"},
+            labels=labels,
+        )
+    except EngineError as exc:
+        if "already exists" not in str(exc):
+            raise
+
+
+def remove_network(name: str) -> None:
+    try:
+        _call(_client().api.remove_network, name)
+    except NotFound:
+        pass
+
+
+def network_options(name: str) -> dict[str, str]:
+    return _call(_client().api.inspect_network, name).get("Options") or {}
 
 
 # Boxes: the containers Spoon owns

@@ -1,14 +1,17 @@
 """Leases hold a box while something uses it; activity keeps it from idling."""
 
+import logging
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from boxes.models import Box, Lease
+
+logger = logging.getLogger(__name__)
 
 # Per process: when each box's activity was last written, so that a busy
 # terminal writes at most once per SPOON_ACTIVITY_WRITE_SECONDS.
@@ -64,6 +67,17 @@ def touch(box: Box, force: bool = False) -> None:
     box.last_activity_at = now
 
 
+def keep(lease: Lease) -> None:
+    """One heartbeat: renew, or take the lease again if it was lost. A failed
+    beat is logged and the next one tries again; it never ends the holder."""
+    try:
+        if not renew(lease):
+            fresh = acquire(lease.box, lease.kind, lease.holder)
+            lease.pk, lease.expires_at = fresh.pk, fresh.expires_at
+    except DatabaseError:
+        logger.exception("renewing %s failed; retrying at the next beat", lease)
+
+
 @contextmanager
 def held(box: Box, kind: str, holder: str):
     """Hold a lease for the duration of a block, renewed by a heartbeat thread."""
@@ -73,7 +87,7 @@ def held(box: Box, kind: str, holder: str):
     def heartbeat():
         try:
             while not stop.wait(settings.SPOON_LEASE_SECONDS / 3):
-                renew(lease)
+                keep(lease)
         finally:
             connections.close_all()  # this thread's own connection
 

@@ -2,6 +2,7 @@
 
 import logging
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -42,7 +43,7 @@ def box_for(user) -> Box:
     base = linux_name(user.get_username())
     for number in range(1, 1000):
         name = base if number == 1 else numbered(base, number)
-        if Box.objects.filter(username=name).exists():
+        if Box.objects.filter(username=name).exists() or _name_left_behind(name):
             continue
         try:
             with transaction.atomic():
@@ -54,6 +55,18 @@ def box_for(user) -> Box:
     raise BoxError(f"No free Linux user name near {base!r}.")
 
 
+def _name_left_behind(name: str) -> bool:
+    """A home or container by this name outlives its row (a deleted user, or
+    another installation on this engine): giving the name out again would
+    hand someone else's files to a new user."""
+    probe = Box(username=name)
+    if settings.SPOON_HOMES_DIR and Path(settings.SPOON_HOMES_DIR, name).exists():
+        return True
+    return docker_engine.volume_exists(probe.volume_name) or (
+        docker_engine.container_state(probe.container_name) is not None
+    )
+
+
 @contextmanager
 def claimed(box: Box, wait: bool = True):
     """Claim the box for one slow change to its container.
@@ -63,13 +76,15 @@ def claimed(box: Box, wait: bool = True):
     (wait=True) or are told None (wait=False).
     """
     deadline = time.monotonic() + CLAIM_SECONDS
+    token = uuid.uuid4().hex
     while True:
         with transaction.atomic():
             box = Box.objects.select_for_update().get(pk=box.pk)
             now = timezone.now()
-            if box.claimed_until is None or box.claimed_until < now:
+            if not box.is_claimed(now):
                 box.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
-                box.save(update_fields=["claimed_until"])
+                box.claim_token = token
+                box.save(update_fields=["claimed_until", "claim_token"])
                 break
         if not wait:
             yield None
@@ -80,32 +95,41 @@ def claimed(box: Box, wait: bool = True):
     try:
         yield box
     finally:
-        Box.objects.filter(pk=box.pk).update(claimed_until=None)
-        box.claimed_until = None
+        # Only our own claim: one that lapsed may have passed to someone else.
+        Box.objects.filter(pk=box.pk, claim_token=token).update(claimed_until=None, claim_token="")
+        box.claimed_until, box.claim_token = None, ""
 
 
 def _is_current(box: Box, found: docker_engine.ContainerState | None, image_id: str) -> bool:
     return (
         box.state == Box.State.RUNNING
+        and not box.is_claimed()
         and found is not None
         and found.running
         and (found.image_id == image_id or box.update_pending)
     )
 
 
-def ensure_box(user, image: str = "") -> Box:
+def ensure_box(user, image: str = "", workspace=None, lease=None) -> Box:
     """Make the user's box run, on the resolved image; idempotent and safe to
-    call from many threads and processes at once."""
+    call from many threads and processes at once.
+
+    Take the caller's lease first and pass it in: a reaper then cannot stop
+    the box in between, and the caller's own lease does not count as someone
+    else using the box when it has to be recreated on a new image.
+    """
     box = box_for(user)
-    ref, image_id = images.resolve_image(explicit=image, box=box)
-    if _is_current(box, docker_engine.container_state(box.container_name), image_id):
+    ref, image_id = images.resolve_image(explicit=image, workspace=workspace, box=box)
+    found = docker_engine.container_state(box.container_name)
+    _refuse_foreign(box, found)
+    if _is_current(box, found, image_id) and not (image and found.image_id != image_id):
         leases.touch(box)
         return box
     with claimed(box) as box:
         found = docker_engine.container_state(box.container_name)
-        if not _is_current(box, found, image_id):  # else another process just did it
+        if not _is_current(box, found, image_id) or (image and found.image_id != image_id):
             try:
-                _converge(box, found, ref, image_id)
+                _converge(box, found, ref, image_id, lease, explicit=bool(image))
             except (docker_engine.EngineError, BoxError) as exc:
                 Box.objects.filter(pk=box.pk).update(last_error=str(exc))
                 raise
@@ -113,10 +137,25 @@ def ensure_box(user, image: str = "") -> Box:
     return box
 
 
-def _converge(box: Box, found, ref: str, image_id: str) -> None:
+def _refuse_foreign(box: Box, found: docker_engine.ContainerState | None) -> None:
+    owner = found.labels.get("spoon.instance") if found else settings.SPOON_INSTANCE
+    if owner != settings.SPOON_INSTANCE:
+        raise BoxError(
+            f"A container named {box.container_name} belongs to another Spoon installation "
+            f"({owner or 'none'}) on this Docker Engine; Spoon leaves it alone."
+        )
+
+
+def _converge(box: Box, found, ref: str, image_id: str, lease=None, explicit=False) -> None:
     """While holding the claim: make the engine match, then record it."""
     if found is not None and found.image_id != image_id:
-        if box.leases.live().exists():
+        others = box.leases.live().exclude(pk=lease.pk if lease else None)
+        if others.exists() and explicit:
+            raise BoxError(
+                f"{box.container_name} runs another image and is in use; "
+                f"{ref} can replace it once it is idle."
+            )
+        if others.exists():
             box.update_pending = True
         else:
             logger.info("recreating %s on %s", box.container_name, ref)
@@ -169,7 +208,21 @@ def _home_mount(box: Box) -> dict:
     return {"type": "volume", "source": box.volume_name, "target": box.home}
 
 
+def _network(box: Box) -> str:
+    """none, the engine's bridge, or (the default) Spoon's own network where
+    boxes reach the outside but not each other."""
+    network = settings.SPOON_BOX_NETWORK
+    if network == "host" or network.startswith("container:"):
+        raise BoxError(f"SPOON_BOX_NETWORK={network} would share a network stack; refused.")
+    if network not in ("none", "bridge"):
+        docker_engine.ensure_isolated_network(
+            network, labels={"spoon.network": "1", "spoon.instance": settings.SPOON_INSTANCE}
+        )
+    return network
+
+
 def _create_container(box: Box, ref: str, image_id: str) -> None:
+    network = _network(box)
     mounts = [_home_mount(box)]
     if settings.SPOON_BOX_DOCKER_SOCKET:
         socket_path = settings.SPOON_BOX_DOCKER_SOCKET
@@ -191,7 +244,7 @@ def _create_container(box: Box, ref: str, image_id: str) -> None:
         mem_limit=settings.SPOON_BOX_MEMORY,
         nano_cpus=int(settings.SPOON_BOX_CPUS * 1e9),
         pids_limit=settings.SPOON_BOX_PIDS,
-        network_mode=settings.SPOON_BOX_NETWORK,
+        network_mode=network,
         runtime=settings.SPOON_BOX_RUNTIME or None,
         privileged=False,
         cap_drop=["ALL"],

@@ -36,6 +36,7 @@ class Box(models.Model):
     last_error = models.TextField(blank=True)
     # Set while one process changes the container (see lifecycle.claimed).
     claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
 
     class Meta:
         verbose_name_plural = "boxes"
@@ -62,6 +63,9 @@ class Box(models.Model):
     @property
     def home(self) -> str:
         return f"/home/{self.username}"
+
+    def is_claimed(self, now=None) -> bool:
+        return self.claimed_until is not None and self.claimed_until >= (now or timezone.now())
 
     def is_idle(self, now=None, idle_seconds=None) -> bool:
         """No live lease and no activity for idle_seconds."""

@@ -32,6 +32,7 @@ class ReapReport:
     orphans_removed: int = 0
     marked_stopped: int = 0
     kept: int = 0
+    failed: int = 0
     list_calls: int = 0
     api_calls: int = 0
     seconds: float = 0.0
@@ -39,7 +40,7 @@ class ReapReport:
     def summary(self) -> str:
         return (
             f"reapboxes: {self.stopped} stopped, {self.orphans_removed} orphans removed, "
-            f"{self.marked_stopped} marked stopped, {self.kept} kept "
+            f"{self.marked_stopped} marked stopped, {self.kept} kept, {self.failed} failed "
             f"({self.list_calls} container list call, {self.api_calls} Docker API calls, "
             f"{self.seconds:.2f} s)"
         )
@@ -93,9 +94,12 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
                 pool.map(_in_thread(lifecycle.stop_box_if_idle), idle, [idle_seconds] * len(idle))
             )
             marked = list(pool.map(_in_thread(_mark_stopped_if_gone), vanished))
-            list(pool.map(_in_thread(_remove_orphan), orphans))
+            removed = list(pool.map(_in_thread(_remove_orphan), orphans))
         for box, done in zip(idle, stopped, strict=True):
-            if done:
+            if isinstance(done, Exception):
+                report.failed += 1
+                report.lines.append(f"could not stop {box.container_name}: {done}")
+            elif done:
                 report.stopped += 1
                 report.lines.append(
                     f"stopped {box.container_name} (idle since {box.last_activity_at:%F %T})"
@@ -103,10 +107,17 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
             else:
                 report.kept += 1
         for box, done in zip(vanished, marked, strict=True):
-            if done:
+            if isinstance(done, Exception):
+                report.failed += 1
+                report.lines.append(f"could not check {box.container_name}: {done}")
+            elif done:
                 report.marked_stopped += 1
                 report.lines.append(f"marked {box.container_name} stopped (its container is gone)")
-        for container in orphans:
+        for container, done in zip(orphans, removed, strict=True):
+            if isinstance(done, Exception):
+                report.failed += 1
+                report.lines.append(f"could not remove orphan {container.name}: {done}")
+                continue
             report.orphans_removed += 1
             volume = f"spoon-home-{container.labels.get('spoon.user', '?')}"
             report.lines.append(f"removed orphan {container.name} (no user; volume {volume} kept)")
@@ -119,11 +130,14 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
 
 
 def _in_thread(fn):
-    """Each pool thread opens its own database connection: close it after."""
+    """Each pool thread opens its own database connection: close it after.
+    A failure is returned, not raised, so one box cannot end the pass."""
 
     def run(*args):
         try:
             return fn(*args)
+        except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+            return exc
         finally:
             connections.close_all()
 

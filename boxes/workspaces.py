@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from boxes import commands, lifecycle
-from boxes.models import Workspace
+from boxes import commands, leases, lifecycle
+from boxes.models import Lease, Workspace
 from boxes.naming import validate_workspace_names
 
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@host:owner/repo.git
@@ -72,12 +72,13 @@ def create_workspace(
     if Workspace.objects.filter(user=user, spoon=spoon, branch=branch).exists():
         raise ValidationError(f"You have a workspace {spoon}/{branch} already.")
     workspace = Workspace(user=user, spoon=spoon, branch=branch, repo_url=repo_url, image=image)
-    box = lifecycle.ensure_box(user)
-    result = commands.run(
-        box,
-        ["sh", "-c", CLONE, "clone", f"{box.home}/{workspace.relative_path}", repo_url, branch],
-        timeout=600,
-    )
+    holder = f"making workspace {workspace.relative_path}"
+    with leases.held(lifecycle.box_for(user), Lease.Kind.WORKSPACE, holder) as lease:
+        box = lifecycle.ensure_box(user, workspace=workspace, lease=lease)
+        target = f"{box.home}/{workspace.relative_path}"
+        result = commands.run(
+            box, ["sh", "-c", CLONE, "clone", target, repo_url, branch], timeout=600
+        )
     if not result.ok:
         detail = result.error or result.output.decode(errors="replace").strip()[-2000:]
         raise WorkspaceError(f"Making {workspace.relative_path} failed: {detail}")

@@ -19,7 +19,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DATA_DIR = Path(env.str("SPOON_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# It holds the database (password hashes, sessions) and the kept keys.
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 PRODUCTION = env.bool("SPOON_PRODUCTION", default=False)
 DEBUG = env.bool("DEBUG", default=False)
@@ -193,7 +194,10 @@ SPOON_INSTANCE = env.str("SPOON_INSTANCE", default="") or _kept(
 SPOON_BOX_MEMORY = env.str("SPOON_BOX_MEMORY", default="4g")
 SPOON_BOX_CPUS = env.float("SPOON_BOX_CPUS", default=2.0)
 SPOON_BOX_PIDS = env.int("SPOON_BOX_PIDS", default=512)
-SPOON_BOX_NETWORK = env.str("SPOON_BOX_NETWORK", default="bridge")
+# A bridge network Spoon creates with inter-container traffic off, so one
+# user's box cannot reach services in another's; "bridge" is the engine's
+# shared one, "none" cuts boxes off (the tests use it).
+SPOON_BOX_NETWORK = env.str("SPOON_BOX_NETWORK", default="spoon-boxes")
 # A sandboxing runtime (runsc, sysbox-runc); unset means the engine's default.
 SPOON_BOX_RUNTIME = env.str("SPOON_BOX_RUNTIME", default="")
 # Passwordless sudo in the box. It needs no-new-privileges off and root's

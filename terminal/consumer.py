@@ -89,11 +89,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         """Lease first, then ensure: a reaper cannot stop the box in between."""
         box = lifecycle.box_for(self.grant.owner)
         self.lease = leases.acquire(box, Lease.Kind.TERMINAL, f"terminal {self.channel_name}")
-        return lifecycle.ensure_box(self.grant.owner, image=self.grant_image())
-
-    def grant_image(self) -> str:
-        workspace = self.grant.workspace
-        return workspace.image if workspace is not None else ""
+        return lifecycle.ensure_box(
+            self.grant.owner, workspace=self.grant.workspace, lease=self.lease
+        )
 
     async def pump_output(self):
         reader = self.terminal.reader
@@ -119,7 +117,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     async def heartbeat(self):
         while True:
             await asyncio.sleep(settings.SPOON_LEASE_SECONDS / 3)
-            await asyncio.to_thread(leases.renew, self.lease)
+            await asyncio.to_thread(leases.keep, self.lease)
 
     async def activity(self):
         box = self.terminal.box

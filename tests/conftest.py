@@ -74,9 +74,12 @@ def make_user(django_user_model):
     yield make
     from boxes.models import Box
 
-    for box in Box.objects.filter(user__in=made):
-        docker_engine.remove_container(box.container_name)
-        docker_engine.remove_volume(box.volume_name)
+    for box in Box.objects.filter(user__in=[u for u in made if u.pk]):
+        # By label, never by name alone: a developer's own Spoon on this
+        # engine may have a box of the same name.
+        docker_engine.remove_labeled(
+            [f"spoon.instance={settings.SPOON_INSTANCE}", f"spoon.user={box.username}"]
+        )
 
 
 @pytest.fixture

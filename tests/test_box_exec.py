@@ -65,6 +65,20 @@ def test_timeout_kills_the_process_inside_the_box(box):
     assert processes(box, "sleep 30") == "", "the process and its children are gone"
 
 
+def test_a_timeout_returns_even_when_a_daemon_holds_the_output(box):
+    started = time.monotonic()
+    result = commands.run(box, ["sh", "-c", "setsid sleep 600 & sleep 300"], timeout=1)
+    assert result.exit_code == commands.TIMED_OUT
+    assert time.monotonic() - started < 10, "the call returns after a short grace"
+
+
+def test_exec_records_are_removed_when_commands_end(box):
+    for _ in range(3):
+        commands.run(box, ["true"])
+    listing = commands.run(box, ["ls", "/run/spoon/exec"]).output.split()
+    assert len(listing) == 1, "only the record of the ls that is running"
+
+
 def test_output_is_capped(box, settings):
     settings.SPOON_EXEC_OUTPUT_LIMIT = 1000
     result = commands.run(box, ["sh", "-c", "head -c 5000 /dev/zero"])

@@ -257,15 +257,100 @@ def test_bind_mounted_homes(engine, make_user, settings, tmp_path):
     assert [m["Type"] for m in mounts] == ["bind"]
 
 
+# A wheel made by hand in the box: boxes have no network to fetch one.
+MAKE_WHEEL = r"""
+import zipfile
+with zipfile.ZipFile("/tmp/spoontool-1.0-py3-none-any.whl", "w") as wheel:
+    wheel.writestr("spoontool.py", "def hello():\n    return 'mine'\n")
+    wheel.writestr("spoontool-1.0.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: spoontool\nVersion: 1.0\n")
+    wheel.writestr("spoontool-1.0.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    wheel.writestr("spoontool-1.0.dist-info/entry_points.txt",
+                   "[console_scripts]\nspoontool = spoontool:hello\n")
+    wheel.writestr("spoontool-1.0.dist-info/RECORD", "")
+"""
+
+
 def test_installs_go_to_the_home_and_last(engine, make_user):
     user = make_user()
     box = lifecycle.ensure_box(user)
-    script = "mkdir -p ~/.local/bin && printf '#!/bin/sh\\necho mine\\n' > ~/.local/bin/mytool"
-    sh(box, script + " && chmod +x ~/.local/bin/mytool")
-    login = sh(box, "bash -lc 'echo $NPM_CONFIG_PREFIX $PIP_USER $CARGO_HOME'")
-    assert login == f"{box.home}/.local 1 {box.home}/.cargo"
+    assert commands.run(box, ["python3", "-c", MAKE_WHEEL]).ok
+    installed = commands.run(box, ["python3", "-m", "pip", "install", "--no-index",
+                                   "/tmp/spoontool-1.0-py3-none-any.whl"])  # fmt: skip
+    assert installed.ok, installed.output
+    assert sh(box, "ls ~/.local/bin") == "spoontool"
+    # A virtual environment is untouched by the home-install defaults.
+    sh(box, "python3 -m venv ~/venv && ~/venv/bin/pip install --no-index -q "
+            "/tmp/spoontool-1.0-py3-none-any.whl && ls ~/venv/bin/spoontool")  # fmt: skip
+    login = sh(box, "bash -lc 'echo $NPM_CONFIG_PREFIX $CARGO_HOME'")
+    assert login == f"{box.home}/.local {box.home}/.cargo"
     lifecycle.recreate_box(box)
-    assert commands.run(box, ["mytool"]).output == b"mine\n"
+    assert (
+        commands.run(box, ["python3", "-c", "import spoontool; print(spoontool.hello())"]).output
+        == b"mine\n"
+    )
+    assert commands.run(box, ["sh", "-c", "command -v spoontool"]).output.strip() == (
+        f"{box.home}/.local/bin/spoontool".encode()
+    )
+
+
+def test_a_deleted_users_home_is_never_given_to_a_new_user(engine, make_user):
+    first = make_user("reused-name")
+    box = lifecycle.ensure_box(first)
+    sh(box, "echo private > ~/secret")
+    docker_engine.remove_container(box.container_name)
+    first.delete()
+    assert docker_engine.volume_exists("spoon-home-reused-name"), "homes outlive users"
+    newcomer = lifecycle.ensure_box(make_user("reused-name"))
+    assert newcomer.username == "reused-name-2"
+    assert commands.run(newcomer, ["cat", "secret"]).exit_code != 0
+    docker_engine.remove_volume("spoon-home-reused-name")
+
+
+def test_another_installations_container_is_left_alone(engine, make_user, settings):
+    user = make_user()
+    box = lifecycle.box_for(user)
+    docker_engine.run_container(
+        settings.SPOON_JOB_IMAGE,
+        name=box.container_name,
+        labels={"spoon.box": "1", "spoon.instance": "someone-else", "spoon.test": "1"},
+        environment={"SPOON_USER": "x"},
+    )
+    with pytest.raises(lifecycle.BoxError, match="belongs to another Spoon installation"):
+        lifecycle.ensure_box(user)
+    assert docker_engine.container_state(box.container_name).running
+
+
+def test_an_explicit_image_is_not_silently_ignored_while_others_hold_the_box(
+    engine, make_user, upgraded_image
+):
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    leases.acquire(box, Lease.Kind.TERMINAL, "someone else's terminal")
+    with pytest.raises(lifecycle.BoxError, match="is in use"):
+        lifecycle.ensure_box(user, image=upgraded_image)
+    with leases.held(box, Lease.Kind.RUN, "mine") as mine:
+        Lease.objects.exclude(pk=mine.pk).delete()
+        moved = lifecycle.ensure_box(user, image=upgraded_image, lease=mine)
+    assert moved.running_image == upgraded_image, "my own lease does not block it"
+
+
+def test_boxes_get_a_network_where_they_cannot_reach_each_other(engine, make_user, settings):
+    settings.SPOON_BOX_NETWORK = "spoon-test-isolated"
+    try:
+        box = lifecycle.ensure_box(make_user())
+        info = docker_engine.inspect_container(box.container_name)
+        assert info["HostConfig"]["NetworkMode"] == "spoon-test-isolated"
+        options = docker_engine.network_options("spoon-test-isolated")
+        assert options["com.docker.network.bridge.enable_icc"] == "false"
+        settings.SPOON_BOX_NETWORK = "host"
+        with pytest.raises(lifecycle.BoxError, match="refused"):
+            lifecycle.recreate_box(box)
+    finally:
+        settings.SPOON_BOX_NETWORK = "none"
+        docker_engine.remove_container(box.container_name)
+        docker_engine.remove_network("spoon-test-isolated")
 
 
 def test_no_sudo_by_default_and_sudo_when_configured(engine, make_user, settings):

@@ -177,11 +177,15 @@ def test_reap_with_the_engine_down_is_a_readable_error(settings):
         call_command("reapboxes")
 
 
-def test_an_ensure_racing_a_reap_ends_with_a_running_box(engine, make_user):
+def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(engine, make_user):
     for _ in range(3):
         user = make_user()
         make_idle(lifecycle.ensure_box(user))
-        errors = []
+        errors, handed_out = [], []
+
+        def use_the_box(user=user, handed_out=handed_out):
+            lease = leases.acquire(lifecycle.box_for(user), Lease.Kind.RUN, "racing run")
+            handed_out.append(lifecycle.ensure_box(user, lease=lease))
 
         def call(fn, errors=errors):
             try:
@@ -193,13 +197,14 @@ def test_an_ensure_racing_a_reap_ends_with_a_running_box(engine, make_user):
 
         threads = [
             threading.Thread(target=call, args=(reaper.reap,)),
-            threading.Thread(target=call, args=(lambda u=user: lifecycle.ensure_box(u),)),
+            threading.Thread(target=call, args=(use_the_box,)),
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert not errors
-        box = lifecycle.ensure_box(user)
-        assert box.state == Box.State.RUNNING
-        assert docker_engine.container_state(box.container_name).running
+        (box,) = handed_out
+        assert docker_engine.container_state(box.container_name).running, (
+            "what ensure handed out under a lease was not stopped by the reaper"
+        )

@@ -4,7 +4,8 @@
 # What users install lands in their home, so it survives the box.
 export PATH="$HOME/.local/bin:$HOME/.cargo/bin:$HOME/go/bin:$PATH"
 export NPM_CONFIG_PREFIX="$HOME/.local"
-export PIP_USER=1
+# pip installs to ~/.local by itself when it may not write the system's
+# packages; this lets it do so next to Debian's own (in a venv it is moot).
 export PIP_BREAK_SYSTEM_PACKAGES=1
 export CARGO_HOME="$HOME/.cargo"
 export GOPATH="$HOME/go"
