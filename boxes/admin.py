@@ -7,7 +7,9 @@ import contextvars
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from boxes import docker_engine, lifecycle, reaper
 from boxes.models import Box, Lease, Workspace
@@ -130,6 +132,26 @@ class BoxAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # a box is made by using it, or by `manage.py ensurebox`
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        if request.user.has_perm("boxes.open_user_terminal"):
+            shown = (*shown, "open_terminal")
+        return shown
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if request.user.has_perm("boxes.open_user_terminal"):
+            fields = ("open_terminal", *fields)
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "open_terminal")
+
+    @admin.display(description="terminal")
+    def open_terminal(self, box):
+        url = reverse("terminal:user", args=[box.user_id])
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open terminal</a>', url)
 
     @admin.display(description="state")
     def engine_state(self, box):

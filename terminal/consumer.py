@@ -48,8 +48,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.window_open = asyncio.Event()
         self.window_open.set()
         self.unacked = 0
-        self.input: asyncio.Queue[bytes] = asyncio.Queue()
-        self.queued_input = 0
+        self.early_input: list[bytes] = []
         query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
         ticket = (query.get("ticket") or [None])[0]
         try:
@@ -72,7 +71,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.terminal = BoxTerminal(box, session, cwd)
             await self.terminal.start(*self.size)
             await self.status("connected")
-            self.tasks.append(asyncio.create_task(self.write_input()))
+            for data in self.early_input:
+                self.terminal.writer.write(data)
+            self.early_input.clear()
             self.tasks.append(asyncio.create_task(self.heartbeat()))
             await self.pump_output()
             await self.close(code=1000)
@@ -106,14 +107,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=data)
             await self.activity()
 
-    async def write_input(self):
-        writer = self.terminal.writer
-        while True:
-            data = await self.input.get()
-            self.queued_input -= len(data)
-            writer.write(data)
-            await writer.drain()
-
     async def heartbeat(self):
         while True:
             await asyncio.sleep(settings.SPOON_LEASE_SECONDS / 3)
@@ -126,13 +119,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
-            if self.queued_input + len(bytes_data) > MAX_QUEUED_INPUT:
-                logger.warning("terminal input dropped: %d bytes queued", self.queued_input)
-                return
-            self.queued_input += len(bytes_data)
-            self.input.put_nowait(bytes_data)
-            if self.terminal is not None:
-                await self.activity()
+            await self.take_input(bytes_data)
             return
         try:
             message = json.loads(text_data)
@@ -148,6 +135,21 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.send(text_data='{"type": "pong"}')
         else:
             logger.warning("terminal: ignored a control frame of unknown type")
+
+    async def take_input(self, data: bytes):
+        """Hand keystrokes to the box at once. Never wait here for the box to
+        read them: acks queue behind this, and a paste echoed back would stall
+        both ways. The transport buffers instead, up to MAX_QUEUED_INPUT."""
+        if self.terminal is None or self.terminal.writer is None:
+            if sum(map(len, self.early_input)) + len(data) <= MAX_QUEUED_INPUT:
+                self.early_input.append(data)
+            return
+        writer = self.terminal.writer
+        if writer.transport.get_write_buffer_size() + len(data) > MAX_QUEUED_INPUT:
+            logger.warning("terminal input dropped: the box is not reading it")
+            return
+        writer.write(data)
+        await self.activity()
 
     async def resize(self, message):
         cols, rows = message.get("cols"), message.get("rows")

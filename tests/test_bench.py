@@ -37,3 +37,15 @@ def test_bench_boxes_runs_and_cleans_up(engine):
     ):
         assert f"| {row}" in table
     assert not [c for c in docker_engine.list_containers({}) if c.name.startswith("spoon-bench")]
+
+
+def test_bench_terminal_runs_and_cleans_up(engine):
+    result = subprocess.run(
+        [sys.executable, "bench/terminal.py", "--megabytes", "1", "--keys", "4", "--opens", "1",
+         "--idle", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in ("throughput", "keystroke echo p50", "Ctrl-C under yes", "warm open",
+                "RSS per idle terminal"):  # fmt: skip
+        assert f"| {row}" in result.stdout

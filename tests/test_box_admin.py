@@ -101,3 +101,25 @@ def test_leases_and_workspaces_are_visible(operator, boxes):
 def test_only_staff_reach_the_admin(client, make_user):
     client.force_login(make_user())
     assert client.get("/admin/boxes/box/").status_code == 302
+
+
+def test_staff_with_the_permission_get_a_terminal_link(client, boxes, make_user):
+    from django.contrib.auth.models import Permission
+
+    box = boxes["running"]
+    plain = make_user(is_staff=True)
+    plain.user_permissions.add(Permission.objects.get(codename="view_box"))
+    client.force_login(plain)
+    assert "Open terminal" not in client.get("/admin/boxes/box/").content.decode()
+    assert client.get(f"/terminal/user/{box.user_id}/").status_code == 404
+
+    opener = make_user(is_staff=True)
+    opener.user_permissions.add(
+        Permission.objects.get(codename="view_box"),
+        Permission.objects.get(codename="open_user_terminal"),
+    )
+    client.force_login(opener)
+    page = client.get("/admin/boxes/box/").content.decode()
+    assert f'href="/terminal/user/{box.user_id}/"' in page
+    terminal = client.get(f"/terminal/user/{box.user_id}/").content.decode()
+    assert f'data-owner="{box.user_id}"' in terminal
