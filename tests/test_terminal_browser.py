@@ -80,3 +80,30 @@ def test_the_terminal_fills_the_window_and_refits(spoon_server, page):
     page.keyboard.type("stty size")
     page.keyboard.press("Enter")
     wait_for_screen(page, f"{narrow[1] - 1} {narrow[0]}")  # tmux's status line takes a row
+
+
+def test_copy_and_paste_with_ctrl_shift(spoon_server, browser):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        username = f"t{uuid.uuid4().hex[:8]}"
+        spoon_server.create_user(username, "a-long-terminal-password")
+        log_in(page, spoon_server, username, "a-long-terminal-password")
+        wait_connected(page)
+        wait_for_screen(page, "$ ")
+        page.locator(".xterm").click()
+        page.keyboard.type("echo copy-$((3*3))")
+        page.keyboard.press("Enter")
+        wait_for_screen(page, "\ncopy-9")
+        page.evaluate("window.spoonTerminal.selectAll()")
+        page.keyboard.press("Control+Shift+C")
+        page.wait_for_function(
+            "async () => (await navigator.clipboard.readText()).includes('copy-9')"
+        )
+
+        page.evaluate("navigator.clipboard.writeText('echo pasted-$((2+2))')")
+        page.keyboard.press("Control+Shift+V")
+        page.keyboard.press("Enter")
+        wait_for_screen(page, "\npasted-4")
+    finally:
+        context.close()
