@@ -13,6 +13,7 @@ under `yes`, and daphne's RSS per idle terminal.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -96,6 +97,8 @@ class SpoonTerminal(Session):
 
     async def read(self):
         """Acks as the page does: every 8 KB, or 20 ms after the last output."""
+        import websockets
+
         unacked, flush = 0, None
 
         async def ack_later():
@@ -103,7 +106,8 @@ class SpoonTerminal(Session):
             await asyncio.sleep(0.02)
             if unacked:
                 count, unacked = unacked, 0
-                await self.ws.send(json.dumps({"type": "ack", "bytes": count}))
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await self.ws.send(json.dumps({"type": "ack", "bytes": count}))
 
         async for message in self.ws:
             if isinstance(message, bytes):
