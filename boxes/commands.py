@@ -41,11 +41,21 @@ class Result:
         return self.exit_code == 0
 
 
+# Callables (box -> dict) whose variables every command in a box also gets:
+# the dotfiles app adds the user's secrets. Boxes know nothing of them.
+ENVIRONMENT_PROVIDERS: list = []
+
+
 def environment(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
     """What a command sees: the login environment of /etc/profile.d/spoon.sh,
-    so tools installed into the home are found and install there too."""
+    so tools installed into the home are found and install there too, plus
+    what the providers add. It reads the database: call it off the event loop."""
     home = box.home
+    provided = {}
+    for provider in ENVIRONMENT_PROVIDERS:
+        provided.update(provider(box))
     return {
+        **provided,
         "HOME": home,
         "USER": box.username,
         "LOGNAME": box.username,
@@ -100,13 +110,14 @@ def run(
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     timeout: float | None = None,
+    input: bytes | None = None,
 ) -> Result:
     """Run argv as the box user and wait for it; output is capped."""
     limit = settings.SPOON_EXEC_OUTPUT_LIMIT
 
     async def collect() -> Result:
         output, truncated = bytearray(), False
-        async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout):
+        async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout, input=input):
             if isinstance(item, Result):
                 item.output, item.truncated = bytes(output), truncated
                 return item
@@ -135,21 +146,32 @@ async def stream(
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     timeout: float | None = None,
+    input: bytes | None = None,
 ) -> AsyncIterator[bytes | Result]:
     """Yield output chunks as they come, then the Result. Leaving the loop
-    early ends the process in the box."""
+    early ends the process in the box. `input` becomes the command's stdin."""
     started = time.monotonic()
     token = uuid.uuid4().hex
-    try:
-        exec_id = await asyncio.to_thread(
-            docker_engine.exec_create,
+
+    def create():
+        return docker_engine.exec_create(
             box.container_name,
             _exec_argv(box, token, argv, cwd),
             user=str(settings.SPOON_BOX_UID),
             environment=environment(box, env),
+            stdin=input is not None,
         )
+
+    try:
+        exec_id = await asyncio.to_thread(create)
         reader, writer = await docker_engine.open_exec(exec_id, tty=False)
-    except docker_engine.EngineError as exc:
+        if input is not None:
+            writer.write(input)
+            await writer.drain()
+            writer.write_eof()  # the command sees the end of its input
+    except (docker_engine.EngineError, OSError) as exc:
+        if isinstance(exc, OSError):
+            exc = docker_engine.EngineError(f"Sending input to the box failed: {exc}")
         yield _engine_failure(box, exc, started)
         return
     head, first_output = bytearray(), bytearray()

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from boxes import docker_engine, images, leases
+from boxes import docker_engine, images, leases, signals
 from boxes.models import Box
 from boxes.naming import linux_name, numbered
 
@@ -178,6 +178,8 @@ def _converge(box: Box, found, ref: str, image_id: str, lease=None, explicit=Fal
         box.started_at = timezone.now()
     box.last_error = ""
     box.save()
+    if started:
+        signals.box_started.send(sender=Box, box=box)
 
 
 def container_labels(box: Box, ref: str, image_id: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ SPOON_PRODUCTION=true turns on the deploy hardening and refuses to start
 without an explicit SECRET_KEY.
 """
 
+import base64
 import os
 import uuid
 from pathlib import Path
@@ -65,7 +66,7 @@ INSTALLED_APPS = [
     "channels",
     "spoon",
     "boxes",
-    "dotfiles",
+    "dotfiles.apps.DotfilesConfig",
     "terminal",
 ]
 
@@ -217,6 +218,47 @@ SPOON_LEASE_SECONDS = env.int("SPOON_LEASE_SECONDS", default=90)
 SPOON_ACTIVITY_WRITE_SECONDS = env.int("SPOON_ACTIVITY_WRITE_SECONDS", default=30)
 SPOON_EXEC_OUTPUT_LIMIT = env.int("SPOON_EXEC_OUTPUT_LIMIT", default=4 * 1024 * 1024)
 SPOON_WORKSPACE_URL_SCHEMES = env.list("SPOON_WORKSPACE_URL_SCHEMES", default=["https", "ssh"])
+
+# Dotfiles and secrets are encrypted (AES-256-GCM) with these keys: base64
+# of 32 random bytes each, comma-separated; the first encrypts, all decrypt,
+# `manage.py rotatekeys` re-encrypts everything under the first.
+MAKE_KEY = "python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'"
+
+
+def _encryption_keys(text: str) -> list[bytes]:
+    keys = []
+    for number, item in enumerate(filter(None, (k.strip() for k in text.split(","))), 1):
+        try:
+            key = base64.b64decode(item, validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ImproperlyConfigured(
+                f"SPOON_ENCRYPTION_KEYS: key {number} is not base64 of 32 bytes. "
+                f"Make one with: {MAKE_KEY}"
+            )
+        keys.append(key)
+    return keys
+
+
+_keys_text = env.str("SPOON_ENCRYPTION_KEYS", default="")
+if not _keys_text.strip():
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SPOON_PRODUCTION=true needs SPOON_ENCRYPTION_KEYS (it encrypts dotfiles and "
+            f"secrets): make a key with {MAKE_KEY} and put it in the environment."
+        )
+    _keys_text = _kept(
+        DATA_DIR / "encryption_key", lambda: base64.b64encode(os.urandom(32)).decode()
+    )
+SPOON_ENCRYPTION_KEYS = _encryption_keys(_keys_text)
+
+SPOON_DOTFILE_MAX_BYTES = env.int("SPOON_DOTFILE_MAX_BYTES", default=1024 * 1024)
+SPOON_DOTFILES_MAX_TOTAL_BYTES = env.int("SPOON_DOTFILES_MAX_TOTAL_BYTES", default=20 * 1024 * 1024)
+SPOON_DOTFILES_TIMEOUT = env.int("SPOON_DOTFILES_TIMEOUT", default=300)
+SPOON_DOTFILES_URL_SCHEMES = env.list("SPOON_DOTFILES_URL_SCHEMES", default=["https"])
+SPOON_DOTFILES_LOG_LIMIT = env.int("SPOON_DOTFILES_LOG_LIMIT", default=64 * 1024)
+SPOON_DOTFILES_APPLY_ON_START = env.bool("SPOON_DOTFILES_APPLY_ON_START", default=True)
 
 LOGGING = {
     "version": 1,

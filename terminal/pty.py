@@ -30,17 +30,22 @@ class BoxTerminal:
         self.writer: asyncio.StreamWriter | None = None
 
     async def start(self, cols: int, rows: int) -> None:
-        env = commands.environment(self.box, {"TERM": "xterm-256color", "COLORTERM": "truecolor"})
         argv = ["sh", "-c", ATTACH, "attach", str(cols), str(rows), self.session, self.cwd]
-        self.exec_id = await asyncio.to_thread(
-            docker_engine.exec_create,
-            self.box.container_name,
-            ["/usr/local/bin/spoon-exec", self.token, self.box.home, *argv],
-            user=str(settings.SPOON_BOX_UID),
-            environment=env,
-            tty=True,
-            stdin=True,
-        )
+
+        def create():
+            env = commands.environment(
+                self.box, {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+            )
+            return docker_engine.exec_create(
+                self.box.container_name,
+                ["/usr/local/bin/spoon-exec", self.token, self.box.home, *argv],
+                user=str(settings.SPOON_BOX_UID),
+                environment=env,
+                tty=True,
+                stdin=True,
+            )
+
+        self.exec_id = await asyncio.to_thread(create)
         self.reader, self.writer = await docker_engine.open_exec(self.exec_id, tty=True)
         await self.resize(cols, rows)
 

@@ -56,8 +56,10 @@ def remove_test_leftovers():
 
 @pytest.fixture(autouse=True)
 def boxes_offline(settings):
-    """Test boxes never get a network."""
+    """Test boxes never get a network; and dotfiles apply on a box start only
+    in the tests that ask for it (it runs in a thread of its own)."""
     settings.SPOON_BOX_NETWORK = "none"
+    settings.SPOON_DOTFILES_APPLY_ON_START = False
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""Where dotfiles and secrets plug into boxes."""
+
+from django.conf import settings
+from django.dispatch import receiver
+
+from boxes import commands
+from boxes.signals import box_started
+from dotfiles import encryption
+from dotfiles.models import DotfilesRun, Secret
+
+
+@receiver(box_started, dispatch_uid="dotfiles-apply-on-start")
+def apply_on_start(sender, box, **kwargs):
+    from dotfiles.materialize import apply_in_background
+
+    if not settings.SPOON_DOTFILES_APPLY_ON_START:
+        return
+    apply_in_background(box, DotfilesRun.Trigger.BOX_START)
+
+
+def secrets_environment(box) -> dict[str, str]:
+    """The user's secrets, as environment variables of every command."""
+    values = {}
+    for secret in Secret.objects.filter(user_id=box.user_id):
+        try:
+            values[secret.name] = secret.value
+        except encryption.DecryptionError:
+            continue  # an unreadable secret is left out, never passed on garbled
+    return values
+
+
+if secrets_environment not in commands.ENVIRONMENT_PROVIDERS:
+    commands.ENVIRONMENT_PROVIDERS.append(secrets_environment)

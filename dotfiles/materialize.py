@@ -1,0 +1,231 @@
+"""Applying a user's dotfiles inside their box, as the box user, through the
+Docker API: the home is never written from the host, so a symlink the user
+planted cannot send a write anywhere they could not write themselves.
+
+An apply makes sure ~/.bash_profile reads ~/.bashrc; (re)clones the dotfiles
+repository into ~/.dotfiles and runs its install script when the repository
+settings changed since the last successful run (their hash is kept in
+~/.spoon/env-hash); then writes the overlay files in one archive, so they win
+over whatever the repository wrote. Every run is recorded with its log.
+"""
+
+import hashlib
+import io
+import logging
+import tarfile
+import threading
+import time
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from boxes import commands
+from boxes.models import Box
+from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
+
+logger = logging.getLogger(__name__)
+
+INSTALL_SCRIPTS = (
+    "install.sh", "install", "bootstrap.sh", "bootstrap",
+    "script/bootstrap", "setup.sh", "setup", "script/setup",
+)  # fmt: skip
+# Files of the repository that are not dotfiles to link into the home.
+NOT_LINKED = (".git", ".github", ".gitignore", ".gitmodules", ".gitattributes")
+
+BASH_PROFILE = r"""
+set -eu
+if [ ! -e ~/.bash_profile ]; then
+    printf '%s\n' '# Written by Spoon: login shells (every terminal) read this,' \
+        '# then your .bashrc.' '[ -f ~/.bashrc ] && . ~/.bashrc' > ~/.bash_profile
+    echo "spoon: made ~/.bash_profile read ~/.bashrc"
+elif ! grep -q 'bashrc' ~/.bash_profile; then
+    printf '\n%s\n' '[ -f ~/.bashrc ] && . ~/.bashrc  # added by Spoon' >> ~/.bash_profile
+    echo "spoon: ~/.bash_profile now reads ~/.bashrc"
+fi
+"""
+
+REPOSITORY = r"""
+set -u
+url=$1 ref=$2 setup=$3 limit=$4 hash=$5
+shift 5
+cd ~
+rm -rf .dotfiles.new
+echo "spoon: cloning $url${ref:+ at $ref}"
+if [ -n "$ref" ]; then
+    git clone --quiet --depth 1 --branch "$ref" -- "$url" .dotfiles.new || exit 2
+else
+    git clone --quiet --depth 1 -- "$url" .dotfiles.new || exit 2
+fi
+rm -rf .dotfiles && mv .dotfiles.new .dotfiles
+cd ~/.dotfiles
+script=
+if [ -n "$setup" ]; then
+    real=$(realpath -e -- "$setup" 2>/dev/null) ||
+        { echo "spoon: $setup is not in the repository"; exit 2; }
+    case $real in
+    "$HOME/.dotfiles/"*) script=$setup ;;
+    *) echo "spoon: $setup points outside the repository"; exit 2 ;;
+    esac
+else
+    for candidate in "$@"; do
+        if [ -f "$candidate" ]; then script=$candidate; break; fi
+    done
+fi
+if [ -n "$script" ]; then
+    echo "spoon: running $script (at most $limit s)"
+    chmod u+x -- "$script"
+    timeout -k 5 "$limit" "./$script"
+    code=$?
+    if [ $code -eq 124 ] || [ $code -eq 137 ]; then
+        echo "spoon: $script ran longer than $limit s and was stopped"
+    fi
+    [ $code -eq 0 ] || exit $code
+else
+    echo "spoon: no install script; linking the repository's dot-files into the home"
+    for f in .[!.]* ..?*; do
+        [ -e "$f" ] || continue
+        case " $NOT_LINKED " in *" $f "*) continue ;; esac
+        if [ -e ~/"$f" ] && [ ! -L ~/"$f" ]; then
+            mv -- ~/"$f" ~/"$f.bak"
+            echo "spoon: moved ~/$f to ~/$f.bak"
+        fi
+        ln -sfn -- ~/.dotfiles/"$f" ~/"$f"
+        echo "spoon: linked ~/$f"
+    done
+fi
+mkdir -p ~/.spoon && echo "$hash" > ~/.spoon/env-hash
+"""
+
+OVERLAY = r"""
+set -eu
+cd ~
+tar -x --no-same-owner --delay-directory-restore -f -
+mkdir -p .spoon
+touch .spoon/overlay-manifest
+# Files the overlay wrote last time and no longer has are taken away again.
+sort .spoon/overlay-manifest > .spoon/old
+sort .spoon/overlay-manifest.new > .spoon/new
+comm -23 .spoon/old .spoon/new | while IFS= read -r path; do
+    if [ -f "$path" ] && [ ! -L "$path" ]; then
+        rm -f -- "$path" && echo "spoon: removed ~/$path"
+    fi
+done
+mv .spoon/overlay-manifest.new .spoon/overlay-manifest
+rm -f .spoon/old .spoon/new
+echo "spoon: wrote $1 overlay files"
+"""
+
+
+def repository_hash(config: DotfilesConfig | None) -> str:
+    if config is None or not config.enabled or not config.repo_url:
+        return ""
+    text = "\n".join(
+        (config.repo_url, config.ref, config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT))
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def overlay_archive(files: list[OverlayFile]) -> bytes:
+    """One tar of every overlay file, modes kept, plus the list of their paths."""
+    buffer = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        manifest = "".join(f"{f.path}\n" for f in files).encode()
+        for path, content, mode in [
+            *((f.path, f.content, 0o755 if f.executable else 0o644) for f in files),
+            (".spoon/overlay-manifest.new", manifest, 0o644),
+        ]:
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(content), mode, now
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+class RunLog:
+    """The run's log, kept to its last SPOON_DOTFILES_LOG_LIMIT characters and
+    saved as it grows, so the page can follow it."""
+
+    def __init__(self, run: DotfilesRun):
+        self.run = run
+        self.text = ""
+
+    def add(self, text: str) -> None:
+        self.text = (self.text + text)[-settings.SPOON_DOTFILES_LOG_LIMIT :]
+        DotfilesRun.objects.filter(pk=self.run.pk).update(log=self.text, steps=self.run.steps)
+
+
+def apply(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
+    """Apply the user's dotfiles in their running box and record the run."""
+    user = box.user
+    run = DotfilesRun.objects.create(user=user, trigger=trigger)
+    log = RunLog(run)
+    code = 0
+    try:
+        code = _apply(box, user, run, log, files_only)
+    except Exception as exc:  # recorded for the user, whatever it was
+        logger.exception("dotfiles apply failed for %s", box)
+        log.add(f"spoon: the apply failed: {exc}\n")
+        code = code or 1
+    run.exit_code = code
+    run.status = DotfilesRun.Status.SUCCEEDED if code == 0 else DotfilesRun.Status.FAILED
+    run.finished_at = timezone.now()
+    run.log = log.text
+    run.save()
+    return run
+
+
+def _step(run: DotfilesRun, log: RunLog, name: str, result) -> int:
+    output = result.output.decode(errors="replace")
+    if result.error:
+        output += f"spoon: {result.error}\n"
+    run.steps.append(
+        {"step": name, "exit_code": result.exit_code, "seconds": round(result.duration, 2)}
+    )
+    log.add(output)
+    return result.exit_code
+
+
+def _apply(box, user, run, log, files_only) -> int:
+    code = _step(run, log, "bash_profile", commands.run(box, ["sh", "-c", BASH_PROFILE]))
+    config = DotfilesConfig.objects.filter(user=user).first()
+    wanted = repository_hash(config)
+    if files_only:
+        run.steps.append({"step": "repository", "skipped": "files only"})
+    elif not wanted:
+        run.steps.append({"step": "repository", "skipped": "no repository"})
+    else:
+        have = commands.run(box, ["cat", ".spoon/env-hash"]).output.decode().strip()
+        if have == wanted:
+            run.steps.append({"step": "repository", "skipped": "unchanged"})
+            log.add("spoon: the dotfiles repository is unchanged; not run again\n")
+        else:
+            result = commands.run(
+                box,
+                ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref,
+                 config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted, *INSTALL_SCRIPTS],
+                env={"NOT_LINKED": " ".join(NOT_LINKED)},
+                timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
+            )  # fmt: skip
+            code = _step(run, log, "repository", result) or code
+    files = list(OverlayFile.objects.filter(user=user))
+    result = commands.run(
+        box,
+        ["sh", "-c", OVERLAY, "overlay", str(len(files))],
+        input=overlay_archive(files),
+        timeout=120,
+    )
+    return _step(run, log, "overlay", result) or code
+
+
+def apply_in_background(box: Box, trigger: str, files_only: bool = False) -> None:
+    """Start an apply and return at once: a slow or failing setup never holds
+    up whoever started the box."""
+
+    def work():
+        try:
+            apply(box, trigger, files_only)
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=work, name=f"dotfiles-{box.username}", daemon=True).start()

@@ -1,0 +1,110 @@
+from django.conf import settings
+from django.db import models
+
+from dotfiles import encryption
+
+
+class OverlayFile(models.Model):
+    """A file the user keeps in Spoon, written into their home on every apply.
+    The content is encrypted, bound to its owner and path."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="overlay_files"
+    )
+    path = models.CharField(max_length=255, help_text="relative to the home")
+    encrypted_content = models.BinaryField()
+    executable = models.BooleanField(default=False)
+    size = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "path"], name="one_file_per_path")]
+        ordering = ["path"]
+
+    def __str__(self):
+        return f"~/{self.path}"
+
+    def _associated(self) -> bytes:
+        return encryption.associated_data("file", self.user_id, self.path)
+
+    @property
+    def content(self) -> bytes:
+        return encryption.decrypt(self.encrypted_content, self._associated())
+
+    @content.setter
+    def content(self, value: bytes) -> None:
+        self.encrypted_content = encryption.encrypt(value, self._associated())
+        self.size = len(value)
+
+
+class DotfilesConfig(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dotfiles_config"
+    )
+    enabled = models.BooleanField(default=True)
+    repo_url = models.CharField(max_length=500, blank=True)
+    ref = models.CharField(max_length=200, blank=True)
+    setup_path = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"dotfiles of {self.user}"
+
+
+class DotfilesRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Trigger(models.TextChoices):
+        BOX_START = "box start"
+        APPLY_NOW = "apply now"
+        FILES_SAVED = "files saved"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dotfiles_runs"
+    )
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    exit_code = models.IntegerField(null=True, blank=True)
+    steps = models.JSONField(default=list)
+    log = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.trigger} run of {self.user}: {self.status}"
+
+
+class Secret(models.Model):
+    """A name/value pair given to every command in the user's box as an
+    environment variable; never written into the home."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="secrets"
+    )
+    name = models.CharField(max_length=128)
+    encrypted_value = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="one_secret_per_name")]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def _associated(self) -> bytes:
+        return encryption.associated_data("secret", self.user_id, self.name)
+
+    @property
+    def value(self) -> str:
+        return encryption.decrypt(self.encrypted_value, self._associated()).decode()
+
+    @value.setter
+    def value(self, value: str) -> None:
+        self.encrypted_value = encryption.encrypt(value.encode(), self._associated())

@@ -1,0 +1,192 @@
+"""Applying dotfiles inside a real box: the repository conventions, the overlay,
+the hash that skips a second run, and what a planted symlink cannot do."""
+
+import time
+
+import pytest
+
+from boxes import commands, lifecycle
+from dotfiles import materialize
+from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile, Secret
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sh(box, script):
+    result = commands.run(box, ["sh", "-c", script])
+    assert result.ok, (result.error, result.output)
+    return result.output.decode().strip()
+
+
+@pytest.fixture
+def box(engine, make_user, settings):
+    settings.SPOON_DOTFILES_URL_SCHEMES = ["https", "file"]
+    return lifecycle.ensure_box(make_user())
+
+
+def make_repo(box, files: dict[str, str], executable=(), branch="main"):
+    """A git repository made in the box (which has no network), served by file://."""
+    script = [
+        "set -e", "rm -rf ~/src/dots", "mkdir -p ~/src/dots", "cd ~/src/dots",
+        f"git init -q -b {branch}", "git config user.email t@t", "git config user.name t",
+    ]  # fmt: skip
+    for path, content in files.items():
+        script.append(f"mkdir -p \"$(dirname '{path}')\" && printf '%s' '{content}' > '{path}'")
+    for path in executable:
+        script.append(f"chmod +x '{path}'")
+    script += ["git add -A", "git commit -qm dots"]
+    sh(box, "\n".join(script))
+    return f"file://{box.home}/src/dots"
+
+
+def configure(box, url, ref="", setup_path=""):
+    DotfilesConfig.objects.update_or_create(
+        user=box.user, defaults={"repo_url": url, "ref": ref, "setup_path": setup_path}
+    )
+
+
+def add_file(box, path, content: bytes, executable=False):
+    f = OverlayFile(user=box.user, path=path, executable=executable)
+    f.content = content
+    f.save()
+
+
+@pytest.mark.parametrize("script", materialize.INSTALL_SCRIPTS)
+def test_each_install_script_convention(box, script):
+    others = {
+        s: "#!/bin/sh\necho wrong > ~/ran\n" for s in materialize.INSTALL_SCRIPTS if s != script
+    }
+    chosen_first = materialize.INSTALL_SCRIPTS.index(script)
+    files = {s: c for s, c in others.items() if materialize.INSTALL_SCRIPTS.index(s) > chosen_first}
+    files[script] = f"#!/bin/sh\necho {script} > ~/ran\n"
+    configure(box, make_repo(box, files))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.SUCCEEDED, run.log
+    assert sh(box, "cat ~/ran") == script
+    assert f"running {script}" in run.log
+
+
+def test_without_a_script_dotfiles_are_linked_and_clashes_kept(box):
+    configure(
+        box, make_repo(box, {".gitconfig": "[user]\n", ".bashrc": "alias hi=true\n", "README": "x"})
+    )
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.SUCCEEDED, run.log
+    assert sh(box, "readlink ~/.gitconfig") == f"{box.home}/.dotfiles/.gitconfig"
+    assert sh(box, "readlink ~/.bashrc") == f"{box.home}/.dotfiles/.bashrc"
+    assert "alias ll" in sh(box, "cat ~/.bashrc.bak"), "Debian's own .bashrc moved aside"
+    assert sh(box, "ls -A ~ | grep -c '^README$' || true") == "0"
+    assert sh(box, "test -L ~/.git || echo not-linked") == "not-linked"
+
+
+def test_ref_and_setup_path(box):
+    url = make_repo(
+        box,
+        {
+            "tools/go.sh": "#!/bin/sh\necho custom > ~/ran\n",
+            "install.sh": "#!/bin/sh\necho default > ~/ran\n",
+        },
+    )
+    configure(box, url, ref="main", setup_path="tools/go.sh")
+    assert materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW).status == "succeeded"
+    assert sh(box, "cat ~/ran") == "custom"
+
+
+def test_a_failing_script_is_recorded_and_visible(box):
+    configure(box, make_repo(box, {"install.sh": "#!/bin/sh\necho about to fail\nexit 7\n"}))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.FAILED
+    assert run.exit_code == 7
+    assert "about to fail" in run.log
+    assert [s["step"] for s in run.steps] == ["bash_profile", "repository", "overlay"]
+    assert not sh(box, "cat ~/.spoon/env-hash 2>/dev/null || true"), (
+        "a failure runs again next time"
+    )
+
+
+def test_a_hung_script_is_killed_at_the_limit(box, settings):
+    settings.SPOON_DOTFILES_TIMEOUT = 2
+    configure(box, make_repo(box, {"install.sh": "#!/bin/sh\necho hanging\nsleep 600\n"}))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.FAILED
+    assert "ran longer than 2 s and was stopped" in run.log
+    assert sh(box, "pgrep -f '^sleep 600' || true") == ""
+
+
+def test_the_hash_skips_a_second_run_until_the_config_changes(box):
+    url = make_repo(box, {"install.sh": "#!/bin/sh\necho run >> ~/runs\n"})
+    configure(box, url)
+    materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    second = materialize.apply(box, DotfilesRun.Trigger.BOX_START)
+    assert {"step": "repository", "skipped": "unchanged"} in second.steps
+    assert sh(box, "cat ~/runs") == "run"
+    configure(box, url, ref="main")
+    materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert sh(box, "cat ~/runs") == "run\nrun"
+
+
+def test_the_overlay_wins_keeps_bytes_and_modes_and_forgets_deleted_files(box):
+    configure(box, make_repo(box, {".vimrc": "from the repo\n"}))
+    add_file(box, ".vimrc", b"from the overlay\n")
+    binary = bytes(range(256)) * 4
+    add_file(box, ".local/share/blob.bin", binary)
+    add_file(box, "bin/hello", b"#!/bin/sh\necho hello\n", executable=True)
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert sh(box, "cat ~/.vimrc") == "from the overlay"
+    assert sh(box, "cat ~/.dotfiles/.vimrc") == "from the repo"
+    assert commands.run(box, ["cat", ".local/share/blob.bin"]).output == binary
+    assert sh(box, "~/bin/hello; stat -c '%a %U' ~/bin/hello ~/.vimrc") == (
+        f"hello\n755 {box.username}\n644 {box.username}"
+    )
+    OverlayFile.objects.filter(user=box.user, path="bin/hello").delete()
+    materialize.apply(box, DotfilesRun.Trigger.FILES_SAVED, files_only=True)
+    assert sh(box, "test -e ~/bin/hello || echo gone") == "gone"
+
+
+def test_bash_profile_sources_bashrc(box):
+    materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    add_file(box, ".bashrc", b"alias spoonhi='echo hi-from-alias'\n")
+    materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert "bashrc" in sh(box, "cat ~/.bash_profile")
+    assert sh(box, "bash -lic 'spoonhi' 2>/dev/null") == "hi-from-alias"
+
+
+def test_a_planted_symlink_is_not_followed(box):
+    sh(box, "rm -f ~/.bashrc && ln -s /etc/passwd ~/.bashrc")
+    add_file(box, ".bashrc", b"# mine\n")
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert sh(box, "test -L ~/.bashrc && echo link || echo file") == "file"
+    assert "root:x:0:0" in sh(box, "cat /etc/passwd"), "the target was not written"
+    sh(box, "mkdir -p /tmp/elsewhere && rm -rf ~/.config && ln -s /etc ~/.config")
+    add_file(box, ".config/evil", b"x")
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert sh(box, "test -e /etc/evil && echo written || echo safe") == "safe"
+
+
+def test_a_box_start_applies_the_dotfiles(engine, make_user, settings):
+    settings.SPOON_DOTFILES_APPLY_ON_START = True
+    user = make_user()
+    f = OverlayFile(user=user, path=".started")
+    f.content = b"yes\n"
+    f.save()
+    box = lifecycle.ensure_box(user)
+    for _ in range(100):
+        run = DotfilesRun.objects.filter(user=user).first()
+        if run and run.status != DotfilesRun.Status.RUNNING:
+            break
+        time.sleep(0.1)
+    assert run.trigger == DotfilesRun.Trigger.BOX_START and run.status == "succeeded", run.log
+    assert sh(box, "cat ~/.started") == "yes"
+
+
+def test_secrets_are_in_the_environment_not_the_home_nor_the_logs(box, caplog):
+    secret = Secret(user=box.user, name="MY_API_TOKEN")
+    secret.value = "tok-CANARY-42"
+    secret.save()
+    assert sh(box, "echo $MY_API_TOKEN") == "tok-CANARY-42"
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert sh(box, "grep -rl 'tok-CANARY-42' ~ 2>/dev/null || echo none") == "none"
+    assert "tok-CANARY-42" not in run.log
+    assert "tok-CANARY-42" not in caplog.text
