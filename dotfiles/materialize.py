@@ -33,7 +33,10 @@ INSTALL_SCRIPTS = (
 # Files of the repository that are not dotfiles to link into the home.
 NOT_LINKED = (".git", ".github", ".gitignore", ".gitmodules", ".gitattributes")
 
-BASH_PROFILE = r"""
+# The first exec of every apply: fixes ~/.bash_profile, then says which
+# repository and overlay were applied last, so an apply with nothing new
+# costs this one exec.
+PROBE = r"""
 set -eu
 if [ ! -e ~/.bash_profile ]; then
     printf '%s\n' '# Written by Spoon: login shells (every terminal) read this,' \
@@ -43,6 +46,8 @@ elif ! grep -q 'bashrc' ~/.bash_profile; then
     printf '\n%s\n' '[ -f ~/.bashrc ] && . ~/.bashrc  # added by Spoon' >> ~/.bash_profile
     echo "spoon: ~/.bash_profile now reads ~/.bashrc"
 fi
+echo "env-hash=$(cat ~/.spoon/env-hash 2>/dev/null || true)"
+echo "overlay-hash=$(cat ~/.spoon/overlay-hash 2>/dev/null || true)"
 """
 
 REPOSITORY = r"""
@@ -113,6 +118,7 @@ comm -23 .spoon/old .spoon/new | while IFS= read -r path; do
 done
 mv .spoon/overlay-manifest.new .spoon/overlay-manifest
 rm -f .spoon/old .spoon/new
+echo "$2" > .spoon/overlay-hash
 echo "spoon: wrote $1 overlay files"
 """
 
@@ -126,14 +132,24 @@ def repository_hash(config: DotfilesConfig | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def overlay_archive(files: list[OverlayFile]) -> bytes:
+def overlay_hash(files: list[tuple[str, bytes, bool]]) -> str:
+    digest = hashlib.sha256()
+    for path, content, executable in files:
+        digest.update(f"{path}\0{int(executable)}\0".encode() + hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+def overlay_archive(files: list[tuple[str, bytes, bool]]) -> bytes:
     """One tar of every overlay file, modes kept, plus the list of their paths."""
     buffer = io.BytesIO()
     now = time.time()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        manifest = "".join(f"{f.path}\n" for f in files).encode()
+        manifest = "".join(f"{path}\n" for path, _, _ in files).encode()
         for path, content, mode in [
-            *((f.path, f.content, 0o755 if f.executable else 0o644) for f in files),
+            *(
+                (path, content, 0o755 if executable else 0o644)
+                for path, content, executable in files
+            ),
             (".spoon/overlay-manifest.new", manifest, 0o644),
         ]:
             info = tarfile.TarInfo(path)
@@ -156,13 +172,23 @@ class RunLog:
 
 
 def apply(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
-    """Apply the user's dotfiles in their running box and record the run."""
+    """Apply the user's dotfiles in their running box and record the run.
+
+    The repository runs again only when its settings changed (and never with
+    files_only); the overlay is written when it changed, and always on
+    "Apply now", so that it wins over edits made in the box since.
+    """
+    return _carry_out(DotfilesRun.objects.create(user=box.user, trigger=trigger), box, files_only)
+
+
+def _carry_out(run: DotfilesRun, box: Box, files_only: bool) -> DotfilesRun:
     user = box.user
-    run = DotfilesRun.objects.create(user=user, trigger=trigger)
     log = RunLog(run)
     code = 0
     try:
-        code = _apply(box, user, run, log, files_only)
+        force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
+        with _lock_for(user.pk):  # one apply at a time in a home
+            code = _apply(box, user, run, log, files_only, force_overlay=force)
     except Exception as exc:  # recorded for the user, whatever it was
         logger.exception("dotfiles apply failed for %s", box)
         log.add(f"spoon: the apply failed: {exc}\n")
@@ -179,53 +205,72 @@ def _step(run: DotfilesRun, log: RunLog, name: str, result) -> int:
     output = result.output.decode(errors="replace")
     if result.error:
         output += f"spoon: {result.error}\n"
-    run.steps.append(
-        {"step": name, "exit_code": result.exit_code, "seconds": round(result.duration, 2)}
-    )
+    seconds = round(result.duration, 3)
+    run.steps.append({"step": name, "exit_code": result.exit_code, "seconds": seconds})
     log.add(output)
     return result.exit_code
 
 
-def _apply(box, user, run, log, files_only) -> int:
-    code = _step(run, log, "bash_profile", commands.run(box, ["sh", "-c", BASH_PROFILE]))
+def _apply(box, user, run, log, files_only, force_overlay) -> int:
+    probe = commands.run(box, ["sh", "-c", PROBE])
+    applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
+    probe.output = b"".join(
+        line + b"\n" for line in probe.output.splitlines() if line.startswith(b"spoon:")
+    )
+    code = _step(run, log, "bash_profile", probe)
+    if code:
+        return code
     config = DotfilesConfig.objects.filter(user=user).first()
     wanted = repository_hash(config)
     if files_only:
         run.steps.append({"step": "repository", "skipped": "files only"})
     elif not wanted:
         run.steps.append({"step": "repository", "skipped": "no repository"})
+    elif applied.get("env-hash") == wanted:
+        run.steps.append({"step": "repository", "skipped": "unchanged"})
+        log.add("spoon: the dotfiles repository is unchanged; not run again\n")
     else:
-        have = commands.run(box, ["cat", ".spoon/env-hash"]).output.decode().strip()
-        if have == wanted:
-            run.steps.append({"step": "repository", "skipped": "unchanged"})
-            log.add("spoon: the dotfiles repository is unchanged; not run again\n")
-        else:
-            result = commands.run(
-                box,
-                ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref,
-                 config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted, *INSTALL_SCRIPTS],
-                env={"NOT_LINKED": " ".join(NOT_LINKED)},
-                timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
-            )  # fmt: skip
-            code = _step(run, log, "repository", result) or code
-    files = list(OverlayFile.objects.filter(user=user))
+        result = commands.run(
+            box,
+            ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref,
+             config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted, *INSTALL_SCRIPTS],
+            env={"NOT_LINKED": " ".join(NOT_LINKED)},
+            timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
+        )  # fmt: skip
+        code = _step(run, log, "repository", result) or code
+    files = [(f.path, f.content, f.executable) for f in OverlayFile.objects.filter(user=user)]
+    digest = overlay_hash(files)
+    if digest == applied.get("overlay-hash") and not force_overlay:
+        run.steps.append({"step": "overlay", "skipped": "unchanged"})
+        return code
     result = commands.run(
         box,
-        ["sh", "-c", OVERLAY, "overlay", str(len(files))],
+        ["sh", "-c", OVERLAY, "overlay", str(len(files)), digest],
         input=overlay_archive(files),
         timeout=120,
     )
     return _step(run, log, "overlay", result) or code
 
 
-def apply_in_background(box: Box, trigger: str, files_only: bool = False) -> None:
-    """Start an apply and return at once: a slow or failing setup never holds
-    up whoever started the box."""
+_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(user_id: int) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(user_id, threading.Lock())
+
+
+def apply_in_background(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
+    """Record a run and carry it out in a thread: a slow or failing setup
+    never holds up whoever started the box. The run's log fills as it goes."""
+    run = DotfilesRun.objects.create(user=box.user, trigger=trigger)
 
     def work():
         try:
-            apply(box, trigger, files_only)
+            _carry_out(run, box, files_only)
         finally:
             connections.close_all()
 
     threading.Thread(target=work, name=f"dotfiles-{box.username}", daemon=True).start()
+    return run

@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("terminal/", include("terminal.urls")),
     path("settings/dotfiles/", include("dotfiles.urls")),
+    path("api/dotfiles/", include("dotfiles.api_urls")),
     path("admin/", admin.site.urls),
     # Served by terminal.routing over WebSocket; named here so views can reverse it.
     path("ws/terminal/", views.not_http, name="terminal-socket"),

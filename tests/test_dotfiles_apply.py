@@ -119,6 +119,7 @@ def test_the_hash_skips_a_second_run_until_the_config_changes(box):
     materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     second = materialize.apply(box, DotfilesRun.Trigger.BOX_START)
     assert {"step": "repository", "skipped": "unchanged"} in second.steps
+    assert {"step": "overlay", "skipped": "unchanged"} in second.steps, "one exec, nothing new"
     assert sh(box, "cat ~/runs") == "run"
     configure(box, url, ref="main")
     materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)

@@ -1,0 +1,187 @@
+"""JSON endpoints of the Settings -> Dotfiles page (session auth and CSRF).
+Errors answer {"error": "...", "field": "..."}."""
+
+import base64
+import binascii
+import json
+from functools import wraps
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_http_methods
+
+from boxes import docker_engine, leases, lifecycle
+from boxes.models import Lease
+from dotfiles import encryption, files, validation
+from dotfiles.materialize import apply_in_background
+from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
+
+
+def error(message: str, field: str | None = None, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": message, "field": field}, status=status)
+
+
+def api(methods):
+    """Logged-in users only (401 as JSON, not a login redirect); bad input and
+    validation failures become JSON errors."""
+
+    def decorate(view):
+        @require_http_methods(methods)
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return error("Log in first.", status=401)
+            try:
+                return view(request, *args, **kwargs)
+            except json.JSONDecodeError:
+                return error("The body must be JSON.", "body")
+            except files.TooLarge as exc:
+                return error(exc.messages[0], "content", status=413)
+            except ValidationError as exc:
+                field = getattr(exc, "field", None) or ("path" if "path" in kwargs else None)
+                return error(exc.messages[0], field)
+
+        return wrapper
+
+    return decorate
+
+
+def body(request) -> dict:
+    data = json.loads(request.body or b"{}")
+    if not isinstance(data, dict):
+        raise json.JSONDecodeError("not an object", "", 0)
+    return data
+
+
+def describe(file: OverlayFile) -> dict:
+    return {
+        "path": file.path,
+        "size": file.size,
+        "executable": file.executable,
+        "updated_at": file.updated_at.isoformat(),
+    }
+
+
+@api(["GET"])
+def file_list(request):
+    found = OverlayFile.objects.filter(user=request.user).defer("encrypted_content")
+    return JsonResponse({"files": [describe(f) for f in found]})
+
+
+@api(["GET", "PUT", "DELETE"])
+def file_detail(request, path):
+    path = validation.overlay_path(path)
+    if request.method == "PUT":
+        data = body(request)
+        executable = data.get("executable", False)
+        if not isinstance(executable, bool):
+            return error("executable must be true or false.", "executable")
+        if isinstance(data.get("content"), str):
+            content = data["content"].encode()
+        elif isinstance(data.get("content_base64"), str):
+            try:
+                content = base64.b64decode(data["content_base64"], validate=True)
+            except (binascii.Error, ValueError):
+                return error("content_base64 is not valid base64.", "content_base64")
+        else:
+            return error("Send content (text) or content_base64.", "content")
+        saved = files.save_file(request.user, path, content, executable)
+        return JsonResponse({**describe(saved), "applying": files.apply_if_running(request.user)})
+    if request.method == "DELETE":
+        if not files.delete_path(request.user, path):
+            return error(f"You have no file or folder {path}.", "path", status=404)
+        files.apply_if_running(request.user)
+        return HttpResponse(status=204)
+    file = get_object_or_404(OverlayFile, user=request.user, path=path)
+    try:
+        content = file.content
+    except encryption.DecryptionError as exc:
+        return error(str(exc), "content", status=500)
+    answer = describe(file)
+    try:
+        answer["content"] = content.decode()
+    except UnicodeDecodeError:
+        answer["content_base64"] = base64.b64encode(content).decode()
+    return JsonResponse(answer)
+
+
+@api(["POST"])
+def rename(request):
+    data = body(request)
+    moved = files.rename_path(request.user, str(data.get("from", "")), str(data.get("to", "")))
+    files.apply_if_running(request.user)
+    return JsonResponse({"renamed": moved})
+
+
+CONFIG_FIELDS = {
+    "repo_url": validation.repo_url,
+    "ref": validation.ref,
+    "setup_path": validation.setup_path,
+}
+
+
+def describe_config(config: DotfilesConfig) -> dict:
+    return {
+        "enabled": config.enabled,
+        "repo_url": config.repo_url,
+        "ref": config.ref,
+        "setup_path": config.setup_path,
+    }
+
+
+@api(["GET", "PUT"])
+def config(request):
+    current, _ = DotfilesConfig.objects.get_or_create(user=request.user)
+    if request.method == "PUT":
+        data = body(request)
+        for field, check in CONFIG_FIELDS.items():
+            value = data.get(field, getattr(current, field))
+            if not isinstance(value, str):
+                return error(f"{field} must be text.", field)
+            try:
+                setattr(current, field, check(value.strip()))
+            except ValidationError as exc:
+                return error(exc.messages[0], field)
+        enabled = data.get("enabled", current.enabled)
+        if not isinstance(enabled, bool):
+            return error("enabled must be true or false.", "enabled")
+        current.enabled = enabled
+        current.save()
+    return JsonResponse(describe_config(current))
+
+
+@api(["POST"])
+def apply_now(request):
+    user = request.user
+    try:
+        with leases.held(lifecycle.box_for(user), Lease.Kind.WORKSPACE, "dotfiles apply") as lease:
+            box = lifecycle.ensure_box(user, lease=lease)
+    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+        return error(str(exc), status=503)
+    run = apply_in_background(box, DotfilesRun.Trigger.APPLY_NOW)
+    return JsonResponse({"run": run.pk}, status=202)
+
+
+def describe_run(run: DotfilesRun) -> dict:
+    return {
+        "id": run.pk,
+        "trigger": run.trigger,
+        "status": run.status,
+        "exit_code": run.exit_code,
+        "steps": run.steps,
+        "log": run.log,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+@api(["GET"])
+def run_list(request):
+    runs = DotfilesRun.objects.filter(user=request.user)[:20]
+    return JsonResponse({"runs": [describe_run(r) for r in runs]})
+
+
+@api(["GET"])
+def run_detail(request, run_id):
+    return JsonResponse(describe_run(get_object_or_404(DotfilesRun, pk=run_id, user=request.user)))

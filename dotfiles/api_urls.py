@@ -1,0 +1,13 @@
+from django.urls import path
+
+from dotfiles import api
+
+urlpatterns = [
+    path("files/", api.file_list, name="dotfiles-files"),
+    path("files/<path:path>", api.file_detail, name="dotfiles-file"),
+    path("rename", api.rename, name="dotfiles-rename"),
+    path("config", api.config, name="dotfiles-config"),
+    path("apply", api.apply_now, name="dotfiles-apply"),
+    path("runs/", api.run_list, name="dotfiles-runs"),
+    path("runs/<int:run_id>", api.run_detail, name="dotfiles-run"),
+]

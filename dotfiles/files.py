@@ -1,0 +1,90 @@
+"""The overlay's files as users edit them: limits, renames, folders, and a
+files-only apply when the box runs."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+
+from boxes.models import Box
+from dotfiles import validation
+from dotfiles.models import DotfilesRun, OverlayFile
+
+
+class TooLarge(ValidationError):
+    pass
+
+
+def total_bytes(user, excluding: str | None = None) -> int:
+    files = OverlayFile.objects.filter(user=user)
+    if excluding:
+        files = files.exclude(path=excluding)
+    return files.aggregate(total=Sum("size"))["total"] or 0
+
+
+def save_file(user, path: str, content: bytes, executable: bool) -> OverlayFile:
+    path = validation.overlay_path(path)
+    limit = settings.SPOON_DOTFILE_MAX_BYTES
+    if len(content) > limit:
+        raise TooLarge(f"{path} is {len(content)} bytes; a file may have at most {limit}.")
+    total_limit = settings.SPOON_DOTFILES_MAX_TOTAL_BYTES
+    if total_bytes(user, excluding=path) + len(content) > total_limit:
+        raise TooLarge(f"{path} does not fit: your files may take {total_limit} bytes in all.")
+    if OverlayFile.objects.filter(user=user, path__startswith=path + "/").exists():
+        raise ValidationError(f"{path} is a folder of your files already.")
+    parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
+    if OverlayFile.objects.filter(user=user, path__in=parents).exists():
+        raise ValidationError(f"A part of {path} is one of your files, not a folder.")
+    file = OverlayFile.objects.filter(user=user, path=path).first() or OverlayFile(
+        user=user, path=path
+    )
+    file.content, file.executable = content, executable
+    file.save()
+    return file
+
+
+def delete_path(user, path: str) -> int:
+    """Delete a file, or a folder with everything in it; returns how many files."""
+    path = validation.overlay_path(path)
+    deleted, _ = OverlayFile.objects.filter(user=user, path=path).delete()
+    if not deleted:
+        deleted, _ = OverlayFile.objects.filter(user=user, path__startswith=path + "/").delete()
+    return deleted
+
+
+def rename_path(user, old: str, new: str) -> int:
+    """Rename a file or a folder; contents are re-encrypted for their new paths."""
+    old, new = validation.overlay_path(old), validation.overlay_path(new)
+    if old == new:
+        return 0
+    moving = list(OverlayFile.objects.filter(user=user, path=old)) or list(
+        OverlayFile.objects.filter(user=user, path__startswith=old + "/")
+    )
+    if not moving:
+        raise ValidationError(f"You have no file or folder {old}.")
+    targets = {f.path: new + f.path[len(old) :] for f in moving}
+    for target in targets.values():
+        validation.overlay_path(target)
+    clash = OverlayFile.objects.filter(user=user, path__in=targets.values()).exclude(
+        pk__in=[f.pk for f in moving]
+    )
+    if clash.exists():
+        raise ValidationError(f"{clash.first().path} exists already.")
+    with transaction.atomic():
+        for file in moving:
+            content = file.content
+            file.path = targets[file.path]
+            file.content = content  # bound to the new path
+            file.save()
+    return len(moving)
+
+
+def apply_if_running(user) -> bool:
+    """After an edit: write the files into a running box (not the repository)."""
+    from dotfiles.materialize import apply_in_background
+
+    box = Box.objects.filter(user=user, state=Box.State.RUNNING).first()
+    if box is None:
+        return False
+    apply_in_background(box, DotfilesRun.Trigger.FILES_SAVED, files_only=True)
+    return True
