@@ -4,7 +4,11 @@
 import * as esbuild from "esbuild";
 
 await esbuild.build({
-  entryPoints: { terminal: "src/terminal.js", "terminal-style": "src/terminal.css" },
+  entryPoints: {
+    terminal: "src/terminal.js",
+    "terminal-style": "src/terminal.css",
+    dotfiles: "src/dotfiles.js",
+  },
   outdir: "../static/build",
   bundle: true,
   minify: true,

@@ -10,7 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("terminal/", include("terminal.urls")),
-    path("settings/dotfiles/", include("dotfiles.urls")),
+    path("settings/", include("dotfiles.urls")),
     path("api/dotfiles/", include("dotfiles.api_urls")),
     path("admin/", admin.site.urls),
     # Served by terminal.routing over WebSocket; named here so views can reverse it.
