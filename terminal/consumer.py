@@ -17,6 +17,7 @@ from django.conf import settings
 
 from boxes import docker_engine, leases, lifecycle
 from boxes.models import Lease
+from dotfiles.models import DotfilesRun
 from terminal import tickets
 from terminal.pty import BoxTerminal
 
@@ -27,6 +28,7 @@ LOW_WATER = 10_000
 READ_SIZE = 65536
 MAX_QUEUED_INPUT = 8 * 1024 * 1024
 FIRST_RESIZE_WAIT = 2.0
+DOTFILES_WAIT = 30.0  # seconds a terminal waits for a box start's dotfiles
 
 
 def session_and_cwd(box, workspace) -> tuple[str, str]:
@@ -63,6 +65,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         try:
             await self.status("starting")
             box = await asyncio.to_thread(self.bring_up)
+            await self.wait_for_dotfiles()
             try:
                 await asyncio.wait_for(self.sized.wait(), FIRST_RESIZE_WAIT)
             except TimeoutError:
@@ -85,6 +88,21 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("terminal session failed")
             await self.close(code=1011)
+
+    async def wait_for_dotfiles(self):
+        """A box that just started applies dotfiles: say so, and wait a little
+        for them. A slow or failed apply never keeps the terminal closed."""
+        runs = DotfilesRun.objects.filter(user=self.grant.owner, status=DotfilesRun.Status.RUNNING)
+        if not await runs.aexists():
+            return
+        await self.status("dotfiles")
+        deadline = asyncio.get_running_loop().time() + DOTFILES_WAIT
+        while await runs.aexists() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+        failed = await DotfilesRun.objects.filter(user=self.grant.owner).afirst()
+        if failed is not None and failed.status == DotfilesRun.Status.FAILED:
+            note = "Applying your dotfiles failed; see Settings -> Dotfiles for its log."
+            await self.send(text_data=json.dumps({"type": "error", "message": note}))
 
     def bring_up(self):
         """Lease first, then ensure: a reaper cannot stop the box in between."""

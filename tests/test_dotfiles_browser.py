@@ -1,0 +1,59 @@
+"""Settings -> Dotfiles in Debian's chromium, then the terminal uses what was saved."""
+
+import uuid
+
+import pytest
+
+from tests.test_terminal_browser import wait_connected, wait_for_screen
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page):
+    username = f"d{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(username, "a-long-dotfiles-password")
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(spoon_server.url + "/login/?next=/settings/dotfiles/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "a-long-dotfiles-password")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/settings/dotfiles/")
+
+    page.once("dialog", lambda dialog: dialog.accept(".bashrc"))
+    page.click("[data-new-file]")
+    page.wait_for_selector("[data-path]:has-text('~/.bashrc')")
+    page.locator(".cm-content").click()
+    page.keyboard.type("alias spoonhi='echo hi-from-$((40+2))'\n")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("[data-message]:has-text('Saved ~/.bashrc')")
+    assert page.locator(".tree-file", has_text=".bashrc").count() == 1
+
+    page.goto(spoon_server.url + "/terminal/")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+    page.locator(".xterm").click()
+    page.keyboard.type("spoonhi")
+    page.keyboard.press("Enter")
+    wait_for_screen(page, "\nhi-from-42")
+    assert not errors
+
+
+def test_secrets_page_never_shows_a_value_back(spoon_server, page):
+    username = f"d{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(username, "a-long-dotfiles-password")
+    page.goto(spoon_server.url + "/login/?next=/settings/secrets/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "a-long-dotfiles-password")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/settings/secrets/")
+    page.fill("#id_name", "1BAD")
+    page.fill("#id_value", "x")
+    page.click("form:not([action]) button[type=submit]")
+    assert "environment variable name" in page.locator(".field-error").inner_text()
+    page.fill("#id_name", "MY_TOKEN")
+    page.fill("#id_value", "tok-never-shown-9")
+    page.click("form:not([action]) button[type=submit]")
+    page.wait_for_selector("text=Saved MY_TOKEN.")
+    assert "tok-never-shown-9" not in page.content()
+    assert "tok-never-shown-9" not in spoon_server.output()
