@@ -49,3 +49,17 @@ def test_bench_terminal_runs_and_cleans_up(engine):
     for row in ("throughput", "keystroke echo p50", "Ctrl-C under yes", "warm open",
                 "RSS per idle terminal"):  # fmt: skip
         assert f"| {row}" in result.stdout
+
+
+def test_bench_dotfiles_runs(engine):
+    result = subprocess.run(
+        [sys.executable, "bench/dotfiles.py", "--files", "5", "--rounds", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in (
+        "docker exec of true",
+        "apply writing 5 overlay files",
+        "apply with nothing changed",
+    ):
+        assert f"| {row}" in result.stdout
