@@ -306,3 +306,19 @@ def test_ticket_endpoint(client, make_user, settings):
     assert client.post("/terminal/tickets/", {"workspace": theirs.pk}).status_code == 403
     assert client.post("/terminal/tickets/", {"owner": other.pk}).status_code == 403
     assert Client().post("/terminal/tickets/").status_code in (401, 403)
+
+
+async def test_secrets_are_in_the_terminals_environment(alice):
+    from dotfiles.models import Secret
+
+    def add_secret():
+        secret = Secret(user=alice, name="MY_TERMINAL_TOKEN")
+        secret.value = "tok-in-terminal-7"
+        secret.save()
+
+    await sync_to_async(add_secret)()
+    client = await opened(alice)
+    await prompt(client)
+    await client.type("echo got-$MY_TERMINAL_TOKEN\r")
+    await client.read_until(b"got-tok-in-terminal-7\r\n")
+    await client.close()
