@@ -1,5 +1,6 @@
 """Logging in and out, and what the layout shows to whom."""
 
+import base64
 import io
 import re
 import urllib.request
@@ -119,6 +120,7 @@ def test_production_serves_hashed_static_files(engine, tmp_path):
         SPOON_PRODUCTION="true",
         SPOON_SSL_REDIRECT="false",
         SECRET_KEY="test-only-production-key-4f0d7c2b9e8a1f3d5c7b9a0e2d4f6a8c1e3b5d7f",
+        SPOON_ENCRYPTION_KEYS=base64.b64encode(bytes(range(32))).decode(),
     )
     manage("collectstatic", "--noinput", "-v", "0", env=server.env)
     server.start()

@@ -1,5 +1,6 @@
 """Settings come from the environment only, and run with none set."""
 
+import base64
 import json
 import os
 import subprocess
@@ -94,6 +95,7 @@ def test_production_passes_check_deploy(tmp_path):
         SPOON_DATA_DIR=str(tmp_path),
         SPOON_PRODUCTION="true",
         SECRET_KEY="a-long-random-production-key-7f3c9b2e1d4a6f8e0c5b7a9d2f4e6c8a0b1d3f5",
+        SPOON_ENCRYPTION_KEYS=base64.b64encode(bytes(range(32))).decode(),
         ALLOWED_HOSTS="spoon.example.test",
     )
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, check=False)
