@@ -165,15 +165,21 @@ async def stream(
     try:
         exec_id = await asyncio.to_thread(create)
         reader, writer = await docker_engine.open_exec(exec_id, tty=False)
-        if input is not None:
+    except docker_engine.EngineError as exc:
+        yield _engine_failure(box, exc, started)
+        return
+
+    async def send_input():
+        # Beside the reading below, not before it: a command may write much
+        # before it reads its input, and would wait on us forever.
+        try:
             writer.write(input)
             await writer.drain()
             writer.write_eof()  # the command sees the end of its input
-    except (docker_engine.EngineError, OSError) as exc:
-        if isinstance(exc, OSError):
-            exc = docker_engine.EngineError(f"Sending input to the box failed: {exc}")
-        yield _engine_failure(box, exc, started)
-        return
+        except OSError:
+            pass  # the command ended or the box went; the result will say
+
+    sending = asyncio.create_task(send_input()) if input is not None else None
     head, first_output = bytearray(), bytearray()
     finished = timed_out = False
     broken: Exception | None = None
@@ -202,6 +208,8 @@ async def stream(
                 yield payload
         finished = True
     finally:
+        if sending is not None:
+            sending.cancel()
         writer.close()
         if not finished:
             await asyncio.shield(asyncio.to_thread(kill, box, token))

@@ -30,17 +30,23 @@ def save_file(user, path: str, content: bytes, executable: bool) -> OverlayFile:
     total_limit = settings.SPOON_DOTFILES_MAX_TOTAL_BYTES
     if total_bytes(user, excluding=path) + len(content) > total_limit:
         raise TooLarge(f"{path} does not fit: your files may take {total_limit} bytes in all.")
-    if OverlayFile.objects.filter(user=user, path__startswith=path + "/").exists():
-        raise ValidationError(f"{path} is a folder of your files already.")
-    parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
-    if OverlayFile.objects.filter(user=user, path__in=parents).exists():
-        raise ValidationError(f"A part of {path} is one of your files, not a folder.")
+    _refuse_clashes(user, path)
     file = OverlayFile.objects.filter(user=user, path=path).first() or OverlayFile(
         user=user, path=path
     )
     file.content, file.executable = content, executable
     file.save()
     return file
+
+
+def _refuse_clashes(user, path: str, ignoring=()) -> None:
+    """A file cannot stand where a folder of files is, nor inside a file."""
+    others = OverlayFile.objects.filter(user=user).exclude(pk__in=ignoring)
+    if others.filter(path__startswith=path + "/").exists():
+        raise ValidationError(f"{path} is a folder of your files already.")
+    parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
+    if others.filter(path__in=parents).exists():
+        raise ValidationError(f"A part of {path} is one of your files, not a folder.")
 
 
 def delete_path(user, path: str) -> int:
@@ -65,6 +71,7 @@ def rename_path(user, old: str, new: str) -> int:
     targets = {f.path: new + f.path[len(old) :] for f in moving}
     for target in targets.values():
         validation.overlay_path(target)
+        _refuse_clashes(user, target, ignoring=[f.pk for f in moving])
     clash = OverlayFile.objects.filter(user=user, path__in=targets.values()).exclude(
         pk__in=[f.pk for f in moving]
     )

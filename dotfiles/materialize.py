@@ -9,15 +9,20 @@ settings changed since the last successful run (their hash is kept in
 over whatever the repository wrote. Every run is recorded with its log.
 """
 
+import codecs
 import hashlib
 import io
 import logging
 import tarfile
 import threading
 import time
+from datetime import timedelta
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import connections
+from django.db.models import Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from boxes import commands
@@ -36,21 +41,33 @@ NOT_LINKED = (".git", ".github", ".gitignore", ".gitmodules", ".gitattributes")
 # The first exec of every apply: fixes ~/.bash_profile, then says which
 # repository and overlay were applied last, so an apply with nothing new
 # costs this one exec.
-PROBE = r"""
-set -eu
+# Login shells (every terminal) read ~/.bash_profile and not ~/.profile when
+# it exists: so it reads .profile, then .bashrc unless .profile did already.
+BASH_PROFILE_FIX = r"""
 if [ ! -e ~/.bash_profile ]; then
-    printf '%s\n' '# Written by Spoon: login shells (every terminal) read this,' \
-        '# then your .bashrc.' '[ -f ~/.bashrc ] && . ~/.bashrc' > ~/.bash_profile
-    echo "spoon: made ~/.bash_profile read ~/.bashrc"
+    cat > ~/.bash_profile <<'PROFILE'
+# Written by Spoon: login shells (every terminal) read this file.
+[ -f ~/.profile ] && . ~/.profile
+if [ -f ~/.bashrc ] && ! grep -qs bashrc ~/.profile; then . ~/.bashrc; fi
+PROFILE
+    echo "spoon: made ~/.bash_profile read ~/.profile and ~/.bashrc"
 elif ! grep -q 'bashrc' ~/.bash_profile; then
     printf '\n%s\n' '[ -f ~/.bashrc ] && . ~/.bashrc  # added by Spoon' >> ~/.bash_profile
     echo "spoon: ~/.bash_profile now reads ~/.bashrc"
 fi
+"""
+
+PROBE = (
+    "set -eu\n"
+    + BASH_PROFILE_FIX
+    + r"""
 echo "env-hash=$(cat ~/.spoon/env-hash 2>/dev/null || true)"
 echo "overlay-hash=$(cat ~/.spoon/overlay-hash 2>/dev/null || true)"
 """
+)
 
-REPOSITORY = r"""
+REPOSITORY = (
+    r"""
 set -u
 url=$1 ref=$2 setup=$3 limit=$4 hash=$5
 shift 5
@@ -101,6 +118,8 @@ else
 fi
 mkdir -p ~/.spoon && echo "$hash" > ~/.spoon/env-hash
 """
+    + BASH_PROFILE_FIX
+)
 
 OVERLAY = r"""
 set -eu
@@ -211,6 +230,28 @@ def _step(run: DotfilesRun, log: RunLog, name: str, result) -> int:
     return result.exit_code
 
 
+def _streamed(box, argv, log: RunLog, **options) -> commands.Result:
+    """Run argv with its output going into the run's log as it comes (saved
+    every quarter second), so a page follows a slow install script live.
+    The Result carries no output: the log has it already."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    add = sync_to_async(log.add, thread_sensitive=False)
+
+    async def follow() -> commands.Result:
+        pending, saved_at = "", time.monotonic()
+        async for item in commands.stream(box, argv, **options):
+            if isinstance(item, commands.Result):
+                await add(pending + decoder.decode(b"", final=True))
+                return item
+            pending += decoder.decode(item)
+            if time.monotonic() - saved_at > 0.25:
+                await add(pending)
+                pending, saved_at = "", time.monotonic()
+        raise AssertionError("stream() always ends with a Result")
+
+    return async_to_sync(follow)()
+
+
 def _apply(box, user, run, log, files_only, force_overlay) -> int:
     probe = commands.run(box, ["sh", "-c", PROBE])
     applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
@@ -230,10 +271,11 @@ def _apply(box, user, run, log, files_only, force_overlay) -> int:
         run.steps.append({"step": "repository", "skipped": "unchanged"})
         log.add("spoon: the dotfiles repository is unchanged; not run again\n")
     else:
-        result = commands.run(
+        result = _streamed(
             box,
             ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref,
              config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted, *INSTALL_SCRIPTS],
+            log,
             env={"NOT_LINKED": " ".join(NOT_LINKED)},
             timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
         )  # fmt: skip
@@ -252,6 +294,9 @@ def _apply(box, user, run, log, files_only, force_overlay) -> int:
     return _step(run, log, "overlay", result) or code
 
 
+# Longer than any apply can take: a run still "running" after this was cut off.
+RUN_LIMIT = timedelta(seconds=settings.SPOON_DOTFILES_TIMEOUT + 300)
+
 _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -261,9 +306,30 @@ def _lock_for(user_id: int) -> threading.Lock:
         return _locks.setdefault(user_id, threading.Lock())
 
 
+def close_interrupted_runs(user) -> None:
+    """Runs still marked running long after any apply could last were cut off
+    (the server stopped mid-apply): say so, instead of running forever."""
+    DotfilesRun.objects.filter(
+        user=user, status=DotfilesRun.Status.RUNNING, started_at__lt=timezone.now() - RUN_LIMIT
+    ).update(
+        status=DotfilesRun.Status.FAILED,
+        finished_at=timezone.now(),
+        log=Concat("log", Value("\nspoon: interrupted (the server stopped during the apply)\n")),
+    )
+
+
 def apply_in_background(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
     """Record a run and carry it out in a thread: a slow or failing setup
-    never holds up whoever started the box. The run's log fills as it goes."""
+    never holds up whoever started the box. The run's log fills as it goes.
+    Saves while a files-only run still waits to start join that run: it
+    writes whatever files there are when it starts."""
+    close_interrupted_runs(box.user)
+    if files_only:
+        waiting = DotfilesRun.objects.filter(
+            user=box.user, trigger=trigger, status=DotfilesRun.Status.RUNNING, steps=[]
+        ).first()
+        if waiting is not None:
+            return waiting
     run = DotfilesRun.objects.create(user=box.user, trigger=trigger)
 
     def work():

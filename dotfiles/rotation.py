@@ -1,7 +1,5 @@
 """Re-encrypting stored files and secrets under the first key."""
 
-from django.db import transaction
-
 from dotfiles import encryption
 from dotfiles.models import OverlayFile, Secret
 
@@ -23,8 +21,11 @@ def rotate_keys() -> dict[str, int]:
             except encryption.DecryptionError:
                 counts["failed"] += 1
                 continue
-            with transaction.atomic():
-                setattr(row, attribute, plain)
-                row.save(update_fields=[field])
-            counts[label] += 1
+            old = getattr(row, field)
+            setattr(row, attribute, plain)
+            # Only if nobody saved a new value meanwhile: theirs wins.
+            changed = model.objects.filter(pk=row.pk, **{field: old}).update(
+                **{field: getattr(row, field)}
+            )
+            counts[label] += changed
     return counts

@@ -18,8 +18,8 @@ def overlay_path(path: str) -> str:
     """A path relative to the home; returns it normalised or raises."""
     if not isinstance(path, str) or not path:
         raise ValidationError("A path is required.", code="path")
-    if "\0" in path:
-        raise ValidationError("A path cannot contain a NUL byte.", code="path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise ValidationError("A path cannot contain NUL, newlines or other control characters.")
     if path.startswith("/") or path.startswith("~"):
         raise ValidationError("Give the path relative to your home, without a leading '/'.")
     if len(path) > MAX_PATH_LENGTH:

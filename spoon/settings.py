@@ -28,15 +28,21 @@ DEBUG = env.bool("DEBUG", default=False)
 
 
 def _kept(path: Path, make) -> str:
-    """A value generated once and kept in the data directory (mode 0600)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    value = make()
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    return value
+    """A value generated once and kept in the data directory (mode 0600).
+    Written aside and linked into place, so a process starting at the same
+    moment reads either nothing yet or the whole value, never half of it."""
+    if not path.exists():
+        aside = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make() + "\n")
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another process kept its value first; theirs stands
+        finally:
+            aside.unlink()
+    return path.read_text().strip()
 
 
 if PRODUCTION and DEBUG:
@@ -238,6 +244,8 @@ def _encryption_keys(text: str) -> list[bytes]:
                 f"Make one with: {MAKE_KEY}"
             )
         keys.append(key)
+    if not keys:
+        raise ImproperlyConfigured(f"SPOON_ENCRYPTION_KEYS holds no key. Make one with: {MAKE_KEY}")
     return keys
 
 

@@ -10,10 +10,12 @@ import asyncio
 import json
 import logging
 import urllib.parse
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle
 from boxes.models import Lease
@@ -44,6 +46,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.terminal = None
         self.lease = None
+        self.closing = False
         self.tasks: list[asyncio.Task] = []
         self.size = (80, 24)
         self.sized = asyncio.Event()
@@ -92,7 +95,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     async def wait_for_dotfiles(self):
         """A box that just started applies dotfiles: say so, and wait a little
         for them. A slow or failed apply never keeps the terminal closed."""
-        runs = DotfilesRun.objects.filter(user=self.grant.owner, status=DotfilesRun.Status.RUNNING)
+        runs = DotfilesRun.objects.filter(
+            user=self.grant.owner,
+            status=DotfilesRun.Status.RUNNING,
+            started_at__gt=timezone.now() - timedelta(minutes=2),
+        )
         if not await runs.aexists():
             return
         await self.status("dotfiles")
@@ -105,12 +112,20 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"type": "error", "message": note}))
 
     def bring_up(self):
-        """Lease first, then ensure: a reaper cannot stop the box in between."""
+        """Lease first, then ensure: a reaper cannot stop the box in between.
+        Runs in a thread that a disconnect cannot stop: it checks for one."""
         box = lifecycle.box_for(self.grant.owner)
         self.lease = leases.acquire(box, Lease.Kind.TERMINAL, f"terminal {self.channel_name}")
-        return lifecycle.ensure_box(
+        if self.closing:
+            leases.release(self.lease)
+            raise asyncio.CancelledError
+        box = lifecycle.ensure_box(
             self.grant.owner, workspace=self.grant.workspace, lease=self.lease
         )
+        if self.closing:
+            leases.release(self.lease)
+            raise asyncio.CancelledError
+        return box
 
     async def pump_output(self):
         reader = self.terminal.reader
@@ -129,6 +144,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(settings.SPOON_LEASE_SECONDS / 3)
             await asyncio.to_thread(leases.keep, self.lease)
+            if self.closing:  # a beat that re-took the lease as the tab closed
+                await asyncio.to_thread(leases.release, self.lease)
 
     async def activity(self):
         box = self.terminal.box
@@ -195,6 +212,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "status", "state": state}))
 
     async def disconnect(self, code):
+        self.closing = True
         for task in getattr(self, "tasks", []):
             task.cancel()
         if getattr(self, "terminal", None) is not None:

@@ -160,10 +160,17 @@ def test_a_planted_symlink_is_not_followed(box):
     assert run.status == "succeeded", run.log
     assert sh(box, "test -L ~/.bashrc && echo link || echo file") == "file"
     assert "root:x:0:0" in sh(box, "cat /etc/passwd"), "the target was not written"
-    sh(box, "mkdir -p /tmp/elsewhere && rm -rf ~/.config && ln -s /etc ~/.config")
+    # A folder link: writes through it are the user's own, with the user's
+    # rights (never root's), so a link to /etc gets nothing written there.
+    sh(box, "rm -rf ~/.config && ln -s /etc ~/.config")
     add_file(box, ".config/evil", b"x")
     run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "failed" and "Permission denied" in run.log
     assert sh(box, "test -e /etc/evil && echo written || echo safe") == "safe"
+    sh(box, "mkdir -p /tmp/mine && rm ~/.config && ln -s /tmp/mine ~/.config")
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert sh(box, "stat -c %U /tmp/mine/evil") == box.username
 
 
 def test_a_box_start_applies_the_dotfiles(engine, make_user, settings):

@@ -107,3 +107,27 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser):
         wait_for_screen(page, "\npasted-4")
     finally:
         context.close()
+
+
+def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page):
+    username = f"t{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(username, "a-long-terminal-password")
+    log_in(page, spoon_server, username, "a-long-terminal-password")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+    page.locator(".xterm").click()
+    page.keyboard.type("stty -echo; cat > ~/pasted.txt; stty echo")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    size = page.evaluate(
+        """() => {
+            const line = "0123456789".repeat(9) + "\\n";
+            const text = line.repeat(15000);
+            window.spoonTerminal.paste(text);
+            return text.length;
+        }"""
+    )
+    page.keyboard.press("Control+d")
+    page.keyboard.type("wc -c < ~/pasted.txt")
+    page.keyboard.press("Enter")
+    wait_for_screen(page, f"\n{size}", timeout=60_000)

@@ -10,6 +10,8 @@ import { Unicode11Addon } from "@xterm/addon-unicode11";
 const ACK_EVERY = 8192; // bytes written into xterm before we tell the server
 const PING_EVERY = 25000;
 const MAX_BACKOFF = 10000;
+const FRAME_BYTES = 65536;
+const STABLE_AFTER = 5000; // a session this old resets the reconnect backoff
 
 const STATUS_TEXT = {
   connecting: "Connecting…",
@@ -70,6 +72,7 @@ export async function startTerminal(root) {
   let unacked = 0;
   let ackTimer = null;
   let pingTimer = null;
+  let stableTimer = null;
   let stopped = false;
   const encoder = new TextEncoder();
 
@@ -97,8 +100,13 @@ export async function startTerminal(root) {
     else if (!ackTimer) ackTimer = setTimeout(flushAck, 20);
   }
 
+  // Large pastes go in pieces: daphne refuses a WebSocket message over 1 MiB.
   function sendBytes(text) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(encoder.encode(text));
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const bytes = encoder.encode(text);
+    for (let start = 0; start < bytes.length; start += FRAME_BYTES) {
+      socket.send(bytes.subarray(start, start + FRAME_BYTES));
+    }
   }
 
   async function ticket() {
@@ -148,7 +156,12 @@ export async function startTerminal(root) {
         const message = JSON.parse(event.data);
         if (message.type === "status") {
           setStatus(message.state, message.detail);
-          if (message.state === "connected") backoff = 500;
+          // Only a session that lasts resets the backoff: one that ends at once
+          // (a shell that cannot start) must not reconnect in a tight loop.
+          if (message.state === "connected") {
+            clearTimeout(stableTimer);
+            stableTimer = setTimeout(() => (backoff = 500), STABLE_AFTER);
+          }
         } else if (message.type === "error") {
           term.write(`\r\n\x1b[31m${message.message}\x1b[0m\r\n`);
         }
@@ -159,6 +172,7 @@ export async function startTerminal(root) {
     };
     ws.onclose = (event) => {
       clearInterval(pingTimer);
+      clearTimeout(stableTimer);
       if (socket !== ws) return;
       if (event.code === 4403) {
         stopped = true;
