@@ -19,14 +19,15 @@ def apply_on_start(sender, box, **kwargs):
 
 
 def secrets_environment(box) -> dict[str, str]:
-    """The user's secrets, as environment variables of every command."""
+    """The user's secrets, as environment variables of every command, and
+    their names (the terminal brings tmux's environment up to date with them)."""
     values = {}
     for secret in Secret.objects.filter(user_id=box.user_id):
         try:
             values[secret.name] = secret.value
         except encryption.DecryptionError:
             continue  # an unreadable secret is left out, never passed on garbled
-    return values
+    return {**values, "SPOON_SECRET_NAMES": " ".join(sorted(values))}
 
 
 if secrets_environment not in commands.ENVIRONMENT_PROVIDERS:

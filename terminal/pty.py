@@ -14,9 +14,28 @@ from django.conf import settings
 from boxes import commands, docker_engine
 from boxes.models import Box
 
-# Sets the PTY's size before tmux starts, so the first prompt fits: this
-# engine's API cannot pass a console size when the exec is created.
-ATTACH = 'stty cols "$1" rows "$2" 2>/dev/null; exec tmux new-session -A -s "$3" -c "$4"'
+# Sets the PTY's size before tmux starts, so the first prompt fits (this
+# engine's API cannot pass a console size when the exec is created), and
+# brings a running tmux server's environment up to date with the user's
+# secrets (named in SPOON_SECRET_NAMES), so new windows and panes get them.
+ATTACH = r"""
+stty cols "$1" rows "$2" 2>/dev/null
+if tmux has-session 2>/dev/null; then
+    old=$(tmux show-environment -g SPOON_SECRET_NAMES 2>/dev/null | sed 's/^[^=]*=//')
+    for name in $old; do
+        case " ${SPOON_SECRET_NAMES:-} " in
+        *" $name "*) ;;
+        *) tmux set-environment -gu "$name" ;;
+        esac
+    done
+    for name in ${SPOON_SECRET_NAMES:-}; do
+        eval "value=\${$name-}"
+        tmux set-environment -g "$name" "$value"
+    done
+    tmux set-environment -g SPOON_SECRET_NAMES "${SPOON_SECRET_NAMES:-}"
+fi
+exec tmux new-session -A -s "$3" -c "$4"
+"""
 
 
 class BoxTerminal:

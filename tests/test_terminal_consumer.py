@@ -336,3 +336,23 @@ async def test_secrets_are_in_the_terminals_environment(alice):
     await client.type("echo got-$MY_TERMINAL_TOKEN\r")
     await client.read_until(b"got-tok-in-terminal-7\r\n")
     await client.close()
+
+
+async def test_secrets_changed_later_reach_new_tmux_windows(alice):
+    from dotfiles.models import Secret
+
+    first = await opened(alice)
+    await prompt(first)
+    await first.close()
+
+    def add_secret():
+        secret = Secret(user=alice, name="LATE_TOKEN")
+        secret.value = "late-value-3"
+        secret.save()
+
+    await sync_to_async(add_secret)()
+    client = await opened(alice)  # the tmux server from before keeps running
+    await prompt(client)
+    await client.type("tmux new-window; sleep 0.5; tmux send-keys 'echo got-$LATE_TOKEN' Enter\r")
+    await client.read_until(b"got-late-value-3")
+    await client.close()
