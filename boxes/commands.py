@@ -147,11 +147,13 @@ async def stream(
     cwd: str | None = None,
     timeout: float | None = None,
     input: bytes | None = None,
+    token: str | None = None,
 ) -> AsyncIterator[bytes | Result]:
     """Yield output chunks as they come, then the Result. Leaving the loop
-    early ends the process in the box. `input` becomes the command's stdin."""
+    early ends the process in the box. `input` becomes the command's stdin;
+    `kill(box, token)` from anywhere ends the command."""
     started = time.monotonic()
-    token = uuid.uuid4().hex
+    token = token or uuid.uuid4().hex
 
     def create():
         return docker_engine.exec_create(
@@ -222,12 +224,29 @@ async def stream(
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
-    if broken is not None or code is None:
-        gone = await asyncio.to_thread(docker_engine.container_state, box.container_name)
-        why = "the box was removed while it ran" if gone is None else f"the stream broke ({broken})"
-        yield Result(ENGINE_FAILED, b"", duration, f"The command did not finish: {why}.")
-        return
+    # Killed (137, 143) or cut off: was it the box that went away under it?
+    if broken is not None or code is None or code in (137, 143):
+        found = await _box_after_kill(box)
+        if found is None or not found.running:
+            why = "The command did not finish: the box was stopped or removed while it ran."
+            yield Result(ENGINE_FAILED, b"", duration, why)
+            return
+        if broken is not None or code is None:
+            why = f"The command did not finish: the stream broke ({broken})."
+            yield Result(ENGINE_FAILED, b"", duration, why)
+            return
     yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
+
+
+async def _box_after_kill(box: Box):
+    """The box's state a moment after its command was killed: a box being
+    removed still says running for a little while after its processes die."""
+    for _ in range(5):
+        found = await asyncio.to_thread(docker_engine.container_state, box.container_name)
+        if found is None or not found.running:
+            return found
+        await asyncio.sleep(0.2)
+    return found
 
 
 def _frames(buffer: bytearray) -> list[bytes]:

@@ -93,6 +93,10 @@ def _call(fn: Callable, *args, **kwargs):
         raise NotFound(_reason(exc)) from exc
     except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
         raise EngineUnreachable(_unreachable_message(exc)) from exc
+    except docker_errors.DockerException as exc:  # the engine's own refusals (APIError)
+        if "Error while fetching server API version" in str(exc):
+            raise EngineUnreachable(_unreachable_message(exc)) from exc
+        raise EngineError(_reason(exc)) from exc
     except requests.exceptions.Timeout as exc:
         raise EngineError(
             f"The Docker Engine at {engine_address()} did not answer within "
@@ -100,10 +104,6 @@ def _call(fn: Callable, *args, **kwargs):
         ) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"Talking to the Docker Engine failed: {_reason(exc)}") from exc
-    except docker_errors.DockerException as exc:
-        if "Error while fetching server API version" in str(exc):
-            raise EngineUnreachable(_unreachable_message(exc)) from exc
-        raise EngineError(_reason(exc)) from exc
 
 
 def version() -> str:

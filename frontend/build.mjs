@@ -8,6 +8,7 @@ await esbuild.build({
     terminal: "src/terminal.js",
     "terminal-style": "src/terminal.css",
     dotfiles: "src/dotfiles.js",
+    runs: "src/runs.js",
   },
   outdir: "../static/build",
   bundle: true,

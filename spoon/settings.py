@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "boxes",
     "dotfiles.apps.DotfilesConfig",
     "terminal",
+    "workspaces",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("terminal/", include("terminal.urls")),
     path("settings/", include("dotfiles.urls")),
     path("api/dotfiles/", include("dotfiles.api_urls")),
+    path("", include("workspaces.urls")),
     path("admin/", admin.site.urls),
     # Served by terminal.routing over WebSocket; named here so views can reverse it.
     path("ws/terminal/", views.not_http, name="terminal-socket"),

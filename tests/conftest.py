@@ -15,6 +15,8 @@ from django.conf import settings
 from boxes import docker_engine, images
 
 REPO = Path(__file__).resolve().parent.parent
+# Carries this run's installation id (the test data directory keeps its own),
+# so two test runs on one engine never clean up each other's containers.
 TEST_LABEL = "spoon.test"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,7 +50,7 @@ def engine():
 
 
 def remove_test_leftovers():
-    docker_engine.remove_labeled(f"{TEST_LABEL}=1")
+    docker_engine.remove_labeled(f"{TEST_LABEL}={settings.SPOON_INSTANCE}")
     # Boxes made through Spoon carry this run's installation id (the test
     # data directory keeps its own), never a developer's.
     docker_engine.remove_labeled(f"spoon.instance={settings.SPOON_INSTANCE}")
@@ -92,12 +94,12 @@ def start_box(engine):
     def start(user="alice", uid=1000, home_volume=None, **environment):
         name = f"spoon-test-{uuid.uuid4().hex[:10]}"
         volume = home_volume or name + "-home"
-        docker_engine.create_volume(volume, labels={TEST_LABEL: "1"})
+        docker_engine.create_volume(volume, labels={TEST_LABEL: settings.SPOON_INSTANCE})
         names.append(name)
         docker_engine.run_container(
             settings.SPOON_JOB_IMAGE,
             name=name,
-            labels={TEST_LABEL: "1"},
+            labels={TEST_LABEL: settings.SPOON_INSTANCE},
             environment={"SPOON_USER": user, "SPOON_UID": str(uid), **environment},
             volumes={volume: {"bind": f"/home/{user}", "mode": "rw"}},
             network="none",

@@ -198,7 +198,8 @@ def upgraded_image(engine, settings, tmp_path):
     (tmp_path / "Dockerfile").write_text(
         f"FROM {settings.SPOON_JOB_IMAGE}\nRUN echo 2 > /etc/spoon-test-version\n"
     )
-    docker_engine.build_image(tmp_path, ref, {}, {"spoon.test": "1"}, log=lambda line: None)
+    labels = {"spoon.test": settings.SPOON_INSTANCE}
+    docker_engine.build_image(tmp_path, ref, {}, labels, log=lambda line: None)
     yield ref
     docker_engine.remove_image(ref)
 
@@ -314,7 +315,11 @@ def test_another_installations_container_is_left_alone(engine, make_user, settin
     docker_engine.run_container(
         settings.SPOON_JOB_IMAGE,
         name=box.container_name,
-        labels={"spoon.box": "1", "spoon.instance": "someone-else", "spoon.test": "1"},
+        labels={
+            "spoon.box": "1",
+            "spoon.instance": "someone-else",
+            "spoon.test": settings.SPOON_INSTANCE,
+        },
         environment={"SPOON_USER": "x"},
     )
     with pytest.raises(lifecycle.BoxError, match="belongs to another Spoon installation"):

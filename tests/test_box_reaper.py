@@ -117,7 +117,11 @@ def test_other_installations_boxes_are_never_touched(engine, settings):
     docker_engine.run_container(
         settings.SPOON_JOB_IMAGE,
         name=name,
-        labels={"spoon.box": "1", "spoon.instance": "another-install", "spoon.test": "1"},
+        labels={
+            "spoon.box": "1",
+            "spoon.instance": "another-install",
+            "spoon.test": settings.SPOON_INSTANCE,
+        },
         environment={"SPOON_USER": "elsewhere"},
     )
     try:

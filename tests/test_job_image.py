@@ -82,7 +82,7 @@ def test_entrypoint_refuses_bad_user_names(engine):
         docker_engine.run_container(
             settings.SPOON_JOB_IMAGE,
             name=name,
-            labels={TEST_LABEL: "1"},
+            labels={TEST_LABEL: settings.SPOON_INSTANCE},
             environment={"SPOON_USER": "../root", "SPOON_UID": "1000"},
         )
         deadline = time.monotonic() + 10

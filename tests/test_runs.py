@@ -1,0 +1,196 @@
+"""Runs in a workspace: output kept as it comes, real cancels, honest failures."""
+
+import json
+import time
+
+import pytest
+from django.test import Client
+
+from boxes import commands, docker_engine, lifecycle, workspaces
+from workspaces import runs
+from workspaces.models import Run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def workspace(engine, make_user):
+    return workspaces.create_workspace(make_user(), "proj", "main")
+
+
+def wait(run, until=Run.FINISHED, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in until:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
+
+
+def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):
+    run = runs.start_run(workspace, ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.6; done"])
+    seen = []
+    while not run.finished:
+        run.refresh_from_db()
+        seen.append(run.output)
+        time.sleep(0.1)
+    assert run.status == Run.Status.SUCCEEDED and run.exit_code == 0
+    assert run.output == "line1\nline2\nline3\n"
+    assert any(s and s != run.output for s in seen), "part of the output was there before the end"
+
+
+def test_the_run_works_in_the_workspace_folder_with_the_users_secrets(workspace):
+    from dotfiles.models import Secret
+
+    secret = Secret(user=workspace.user, name="RUN_TOKEN")
+    secret.value = "run-secret-1"
+    secret.save()
+    run = wait(runs.start_run(workspace, ["sh", "-c", "pwd; echo $RUN_TOKEN"]))
+    assert run.output.split() == [
+        f"/home/{lifecycle.box_for(workspace.user).username}/Code/proj/main",
+        "run-secret-1",
+    ]
+
+
+def test_cancel_ends_the_process_in_the_box(workspace):
+    run = runs.start_run(workspace, ["sh", "-c", "echo started; sleep 600"])
+    wait(run, until=[Run.Status.RUNNING])
+    while "started" not in run.output:
+        run.refresh_from_db()
+        time.sleep(0.1)
+    runs.cancel_run(run)
+    run = wait(run)
+    assert run.status == Run.Status.CANCELLED
+    box = lifecycle.box_for(workspace.user)
+    left = commands.run(box, ["sh", "-c", "pgrep -f '^sleep 600' || true"]).output
+    assert left == b"", "gone from ps"
+
+
+def test_a_missing_command_fails_with_the_reason(workspace):
+    run = wait(runs.start_run(workspace, ["no-such-tool"]))
+    assert run.status == Run.Status.FAILED and run.exit_code == 127
+    assert run.error == "command not found: no-such-tool"
+
+
+def test_a_missing_image_fails_with_the_reason(workspace):
+    workspace.image = "spoon-test-missing:none"
+    workspace.save()
+    box = lifecycle.box_for(workspace.user)
+    docker_engine.remove_container(box.container_name)
+    run = wait(runs.start_run(workspace, ["true"]))
+    assert run.status == Run.Status.FAILED
+    assert "spoon-test-missing:none" in run.error and "not present" in run.error
+
+
+def test_a_box_removed_mid_run_fails_with_the_reason(workspace):
+    run = runs.start_run(workspace, ["sh", "-c", "echo up; sleep 600"])
+    wait(run, until=[Run.Status.RUNNING])
+    time.sleep(0.5)
+    docker_engine.remove_container(lifecycle.box_for(workspace.user).container_name)
+    run = wait(run)
+    assert run.status == Run.Status.FAILED
+    assert "removed" in run.error or "not running" in run.error, run.error
+
+
+def test_an_engine_that_is_gone_fails_with_the_reason(workspace, settings):
+    run = Run.objects.create(workspace=workspace, argv=["true"], token="t" * 32)
+    from django.test import override_settings
+
+    with override_settings(DOCKER_HOST="unix:///nonexistent/docker.sock"):
+        runs.carry_out(run)
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED and "does not answer" in run.error
+
+
+def test_one_run_per_checkout_at_a_time(workspace):
+    first = runs.start_run(workspace, ["sleep", "2"])
+    with pytest.raises(runs.Busy):
+        runs.start_run(workspace, ["true"])
+    runs.cancel_run(first)
+    wait(first)
+
+
+@pytest.mark.parametrize("argv", [[], "ls", [""], ["ls", 5], ["a\0b"]])
+def test_bad_argv_is_refused(workspace, argv):
+    with pytest.raises(Exception, match="argv|argument|command"):
+        runs.start_run(workspace, argv)
+
+
+def test_the_api_lists_starts_and_cancels(workspace, make_user):
+    client = Client()
+    client.force_login(workspace.user)
+    url = f"/api/workspaces/{workspace.pk}/runs/"
+    made = client.post(
+        url, json.dumps({"argv": ["sh", "-c", "sleep 30"]}), content_type="application/json"
+    )
+    assert made.status_code == 201
+    run_id = made.json()["id"]
+    assert (
+        client.post(
+            url, json.dumps({"argv": ["true"]}), content_type="application/json"
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(url, json.dumps({"argv": "ls"}), content_type="application/json").json()[
+            "field"
+        ]
+        == "argv"
+    )
+    assert client.get(url).json()["runs"][0]["id"] == run_id
+    wait(Run.objects.get(pk=run_id), until=[Run.Status.RUNNING])
+    assert client.post(f"{url}{run_id}/cancel").status_code == 200
+    assert wait(Run.objects.get(pk=run_id)).status == Run.Status.CANCELLED
+
+    stranger = Client()
+    stranger.force_login(make_user())
+    assert stranger.get(url).status_code == 404
+    assert Client().get(url).status_code == 401
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(workspace.user)
+    assert strict.post(url, "{}", content_type="application/json").status_code == 403
+
+
+def test_workspace_pages(engine, make_user):
+    user = make_user()
+    client = Client()
+    client.force_login(user)
+    made = client.post("/workspaces/", {"spoon": "web", "branch": "feature/x", "repo_url": ""})
+    assert made.status_code == 302
+    workspace = user.workspaces.get()
+    page = client.get(f"/workspaces/{workspace.pk}/").content.decode()
+    assert "~/Code/web/feature/x" in page and f'data-workspace="{workspace.pk}"' in page
+    bad = client.post("/workspaces/", {"spoon": "..", "branch": "main"})
+    assert bad.status_code == 400 and "Spoon name" in bad.content.decode()
+    client.post(f"/workspaces/{workspace.pk}/delete")
+    box = lifecycle.box_for(user)
+    assert commands.run(box, ["test", "-d", "Code/web/feature/x"]).ok, "the folder is kept"
+    other = Client()
+    other.force_login(make_user())
+    assert other.get(f"/workspaces/{workspace.pk}/").status_code == 404
+
+
+@pytest.mark.browser
+def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page):
+    import uuid
+
+    username = f"w{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(username, "a-long-workspace-password")
+    page.goto(spoon_server.url + "/login/?next=/workspaces/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "a-long-workspace-password")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/workspaces/")
+    page.fill("#spoon", "demo")
+    page.fill("#branch", "main")
+    page.click("text=Make workspace")
+    page.wait_for_url("**/workspaces/*/", timeout=60_000)
+    page.fill("#command", "sh -c 'echo first; sleep 1.5; echo second-$((20+22))'")
+    page.click("[data-run-form] button[type=submit]")
+    page.wait_for_selector("[data-run-output]:has-text('first')", timeout=30_000)
+    assert "second" not in page.locator("[data-run-output]").inner_text(), (
+        "streams in, not at the end"
+    )
+    page.wait_for_selector("[data-run-output]:has-text('second-42')", timeout=30_000)
+    page.wait_for_selector("[data-run-title][data-status=succeeded]")

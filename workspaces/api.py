@@ -1,0 +1,75 @@
+"""`/api/workspaces/<id>/runs/`: list, start and cancel runs (session auth and
+CSRF); errors answer {"error": "...", "field": "..."}."""
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_http_methods
+
+from boxes.models import Workspace
+from workspaces import runs
+from workspaces.models import Run
+
+
+def error(message, field=None, status=400):
+    return JsonResponse({"error": message, "field": field}, status=status)
+
+
+def describe(run: Run, with_output=True) -> dict:
+    answer = {
+        "id": run.pk,
+        "argv": run.argv,
+        "status": run.status,
+        "exit_code": run.exit_code,
+        "error": run.error,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+    if with_output:
+        answer.update(output=run.output, output_truncated=run.output_truncated)
+    return answer
+
+
+def own_workspace(request, workspace_id) -> Workspace:
+    return get_object_or_404(Workspace, pk=workspace_id, user=request.user)
+
+
+@require_http_methods(["GET", "POST"])
+def run_list(request, workspace_id):
+    if not request.user.is_authenticated:
+        return error("Log in first.", status=401)
+    workspace = own_workspace(request, workspace_id)
+    if request.method == "GET":
+        found = workspace.runs.all()[:50]
+        return JsonResponse({"runs": [describe(r, with_output=False) for r in found]})
+    try:
+        data = json.loads(request.body or b"{}")
+        argv = data.get("argv") if isinstance(data, dict) else None
+        run = runs.start_run(workspace, argv)
+    except json.JSONDecodeError:
+        return error("The body must be JSON.", "body")
+    except runs.Busy as exc:
+        return error(exc.messages[0], "argv", status=409)
+    except ValidationError as exc:
+        return error(exc.messages[0], "argv")
+    return JsonResponse(describe(run), status=201)
+
+
+@require_http_methods(["GET"])
+def run_detail(request, workspace_id, run_id):
+    if not request.user.is_authenticated:
+        return error("Log in first.", status=401)
+    workspace = own_workspace(request, workspace_id)
+    return JsonResponse(describe(get_object_or_404(Run, pk=run_id, workspace=workspace)))
+
+
+@require_http_methods(["POST"])
+def cancel(request, workspace_id, run_id):
+    if not request.user.is_authenticated:
+        return error("Log in first.", status=401)
+    workspace = own_workspace(request, workspace_id)
+    run = get_object_or_404(Run, pk=run_id, workspace=workspace)
+    return JsonResponse(describe(runs.cancel_run(run)))

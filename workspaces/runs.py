@@ -1,0 +1,129 @@
+"""Runs: project commands in a workspace, in the owner's box, with their
+output kept as it comes and a cancel that ends the process inside the box."""
+
+import codecs
+import threading
+import time
+import uuid
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.utils import timezone
+
+from boxes import commands, docker_engine, leases, lifecycle
+from boxes.models import Lease, Workspace
+from workspaces.models import Run
+
+MAX_ARGS = 256
+MAX_ARG_LENGTH = 64 * 1024
+
+
+class Busy(ValidationError):
+    """Another run writes to this checkout now."""
+
+
+def validate_argv(argv) -> list[str]:
+    if not isinstance(argv, list) or not argv or len(argv) > MAX_ARGS:
+        raise ValidationError("argv is a list of 1 to 256 strings: the command and its arguments.")
+    if not all(isinstance(a, str) and "\0" not in a and len(a) <= MAX_ARG_LENGTH for a in argv):
+        raise ValidationError("Each argument is a string without NUL bytes, at most 64 KiB.")
+    if not argv[0].strip():
+        raise ValidationError("The command cannot be empty.")
+    return argv
+
+
+def start_run(workspace: Workspace, argv: list[str]) -> Run:
+    """Queue a run and carry it out in a thread; one run per checkout at a time."""
+    argv = validate_argv(argv)
+    busy = workspace.runs.exclude(status__in=Run.FINISHED)
+    if busy.exists():
+        raise Busy(
+            "Another run is working in this checkout; wait for it or cancel it "
+            "(parallel runs in worktrees are not built yet)."
+        )
+    run = Run.objects.create(workspace=workspace, argv=argv, token=uuid.uuid4().hex)
+
+    def work():
+        try:
+            carry_out(run)
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=work, name=f"run-{run.pk}", daemon=True).start()
+    return run
+
+
+def carry_out(run: Run) -> Run:
+    """Bring the box up (holding a run lease), stream the command's output into
+    the run as it comes, and record how it really ended."""
+    workspace = run.workspace
+    user = workspace.user
+    try:
+        box = lifecycle.box_for(user)
+        with leases.held(box, Lease.Kind.RUN, f"run {run.pk} in {workspace}") as lease:
+            box = lifecycle.ensure_box(user, workspace=workspace, lease=lease)
+            started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
+                status=Run.Status.RUNNING, started_at=timezone.now()
+            )
+            if not started:  # cancelled while the box came up
+                result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
+            else:
+                result = _stream_into(run, box, f"{box.home}/{workspace.relative_path}")
+    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+        result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=str(exc))
+    run.refresh_from_db()
+    if run.cancel_requested:
+        run.status, run.error = Run.Status.CANCELLED, "cancelled"
+    elif result.ok:
+        run.status = Run.Status.SUCCEEDED
+    else:
+        run.status = Run.Status.FAILED
+        run.error = result.error or f"exited with {result.exit_code}"
+    run.exit_code = result.exit_code
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "exit_code", "finished_at"])
+    return run
+
+
+def _stream_into(run: Run, box, cwd: str) -> commands.Result:
+    limit = settings.SPOON_EXEC_OUTPUT_LIMIT
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def save(text: str, truncated: bool) -> None:
+        Run.objects.filter(pk=run.pk).update(output=text, output_truncated=truncated)
+
+    saving = sync_to_async(save, thread_sensitive=False)
+
+    async def follow() -> commands.Result:
+        text, truncated, saved_at = "", False, 0.0
+        async for item in commands.stream(box, run.argv, cwd=cwd, token=run.token):
+            if isinstance(item, commands.Result):
+                await saving(text + decoder.decode(b"", final=True), truncated)
+                return item
+            piece = decoder.decode(item)
+            room = limit - len(text)
+            truncated = truncated or len(piece) > room
+            text += piece[: max(room, 0)]
+            if time.monotonic() - saved_at > 0.25:
+                await saving(text, truncated)
+                saved_at = time.monotonic()
+        raise AssertionError("stream() always ends with a Result")
+
+    return async_to_sync(follow)()
+
+
+def cancel_run(run: Run) -> Run:
+    """End the run's process inside the box (not only its stream)."""
+    Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+    run.refresh_from_db()
+    if run.status == Run.Status.QUEUED:
+        Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+            status=Run.Status.CANCELLED, error="cancelled", finished_at=timezone.now()
+        )
+    elif run.status == Run.Status.RUNNING:
+        box = lifecycle.box_for(run.workspace.user)
+        commands.kill(box, run.token)
+    run.refresh_from_db()
+    return run

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from workspaces import api, views
+
+app_name = "workspaces"
+urlpatterns = [
+    path("workspaces/", views.workspace_list, name="list"),
+    path("workspaces/<int:workspace_id>/", views.workspace_detail, name="detail"),
+    path("workspaces/<int:workspace_id>/delete", views.workspace_delete, name="delete"),
+    path("api/workspaces/<int:workspace_id>/runs/", api.run_list, name="runs"),
+    path("api/workspaces/<int:workspace_id>/runs/<int:run_id>", api.run_detail, name="run"),
+    path("api/workspaces/<int:workspace_id>/runs/<int:run_id>/cancel", api.cancel, name="cancel"),
+]
