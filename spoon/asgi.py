@@ -12,7 +12,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from boxes.health import log_startup_problems  # noqa: E402
-from terminal.routing import websocket_urlpatterns  # noqa: E402
+from terminal.routing import websocket_urlpatterns as terminal_routes  # noqa: E402
+from workspaces.routing import websocket_urlpatterns as run_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -20,7 +21,7 @@ application = ProtocolTypeRouter(
         # A foreign Origin never connects: the session cookie alone would not
         # stop cross-site WebSocket hijacking.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(URLRouter(terminal_routes + run_routes))
         ),
     }
 )

@@ -251,3 +251,15 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def new_user_logged_in(page, server, landing: str) -> str:
+    """Make a fresh user on the server and log in as them, landing on a page."""
+    username = f"u{uuid.uuid4().hex[:8]}"
+    server.create_user(username, "a-long-test-password")
+    page.goto(f"{server.url}/login/?next={landing}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "a-long-test-password")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}{landing}")
+    return username

@@ -1,24 +1,17 @@
 """Settings -> Dotfiles in Debian's chromium, then the terminal uses what was saved."""
 
-import uuid
-
 import pytest
 
+from tests.conftest import new_user_logged_in
 from tests.test_terminal_browser import wait_connected, wait_for_screen
 
 pytestmark = pytest.mark.browser
 
 
 def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page):
-    username = f"d{uuid.uuid4().hex[:8]}"
-    spoon_server.create_user(username, "a-long-dotfiles-password")
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(spoon_server.url + "/login/?next=/settings/dotfiles/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "a-long-dotfiles-password")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/settings/dotfiles/")
+    new_user_logged_in(page, spoon_server, "/settings/dotfiles/")
 
     page.once("dialog", lambda dialog: dialog.accept(".bashrc"))
     page.click("[data-new-file]")
@@ -40,13 +33,7 @@ def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page):
 
 
 def test_secrets_page_never_shows_a_value_back(spoon_server, page):
-    username = f"d{uuid.uuid4().hex[:8]}"
-    spoon_server.create_user(username, "a-long-dotfiles-password")
-    page.goto(spoon_server.url + "/login/?next=/settings/secrets/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "a-long-dotfiles-password")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/settings/secrets/")
+    new_user_logged_in(page, spoon_server, "/settings/secrets/")
     page.fill("#id_name", "1BAD")
     page.fill("#id_value", "x")
     page.click("form:not([action]) button[type=submit]")

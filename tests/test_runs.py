@@ -173,15 +173,9 @@ def test_workspace_pages(engine, make_user):
 
 @pytest.mark.browser
 def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page):
-    import uuid
+    from tests.conftest import new_user_logged_in
 
-    username = f"w{uuid.uuid4().hex[:8]}"
-    spoon_server.create_user(username, "a-long-workspace-password")
-    page.goto(spoon_server.url + "/login/?next=/workspaces/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "a-long-workspace-password")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/workspaces/")
+    new_user_logged_in(page, spoon_server, "/workspaces/")
     page.fill("#spoon", "demo")
     page.fill("#branch", "main")
     page.click("text=Make workspace")

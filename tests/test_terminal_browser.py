@@ -1,8 +1,8 @@
 """The terminal page in Debian's chromium, against daphne and a real box."""
 
-import uuid
-
 import pytest
+
+from tests.conftest import new_user_logged_in
 
 pytestmark = pytest.mark.browser
 
@@ -12,14 +12,6 @@ SCREEN_TEXT = """() => {
   for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
   return lines.join("\\n");
 }"""
-
-
-def log_in(page, server, username, password):
-    page.goto(server.url + "/login/?next=/terminal/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/terminal/")
 
 
 def wait_connected(page):
@@ -33,8 +25,6 @@ def wait_for_screen(page, text, timeout=15_000):
 
 
 def test_type_a_command_then_reload_into_the_same_session(spoon_server, page, tmp_path):
-    username = f"t{uuid.uuid4().hex[:8]}"
-    spoon_server.create_user(username, "a-long-terminal-password")
     issued = []
     page.on(
         "response",
@@ -42,7 +32,7 @@ def test_type_a_command_then_reload_into_the_same_session(spoon_server, page, tm
             issued.append(r.json()["ticket"]) if r.url.endswith("/terminal/tickets/") else None
         ),
     )
-    log_in(page, spoon_server, username, "a-long-terminal-password")
+    new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)
     wait_for_screen(page, "$ ")
 
@@ -64,10 +54,8 @@ def test_type_a_command_then_reload_into_the_same_session(spoon_server, page, tm
 
 
 def test_the_terminal_fills_the_window_and_refits(spoon_server, page):
-    username = f"t{uuid.uuid4().hex[:8]}"
-    spoon_server.create_user(username, "a-long-terminal-password")
     page.set_viewport_size({"width": 1200, "height": 800})
-    log_in(page, spoon_server, username, "a-long-terminal-password")
+    new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)
     wide = page.evaluate("[window.spoonTerminal.cols, window.spoonTerminal.rows]")
     page.set_viewport_size({"width": 700, "height": 500})
@@ -86,9 +74,7 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser):
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     try:
-        username = f"t{uuid.uuid4().hex[:8]}"
-        spoon_server.create_user(username, "a-long-terminal-password")
-        log_in(page, spoon_server, username, "a-long-terminal-password")
+        new_user_logged_in(page, spoon_server, "/terminal/")
         wait_connected(page)
         wait_for_screen(page, "$ ")
         page.locator(".xterm").click()
@@ -110,9 +96,7 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser):
 
 
 def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page):
-    username = f"t{uuid.uuid4().hex[:8]}"
-    spoon_server.create_user(username, "a-long-terminal-password")
-    log_in(page, spoon_server, username, "a-long-terminal-password")
+    new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)
     wait_for_screen(page, "$ ")
     page.locator(".xterm").click()

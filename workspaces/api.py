@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
 
 from boxes.models import Workspace
+from terminal import tickets
 from workspaces import runs
 from workspaces.models import Run
 
@@ -73,3 +74,20 @@ def cancel(request, workspace_id, run_id):
     workspace = own_workspace(request, workspace_id)
     run = get_object_or_404(Run, pk=run_id, workspace=workspace)
     return JsonResponse(describe(runs.cancel_run(run)))
+
+
+@require_http_methods(["POST"])
+def stream_ticket(request, workspace_id, run_id):
+    """A ticket for the run's live output (/ws/runs/<id>/), like the terminal's."""
+    if not request.user.is_authenticated:
+        return error("Log in first.", status=401)
+    workspace = own_workspace(request, workspace_id)
+    run = get_object_or_404(Run, pk=run_id, workspace=workspace)
+    ticket = tickets.issue(request.user, workspace=workspace)
+    return JsonResponse(
+        {
+            "ticket": ticket,
+            "ws_url": f"/ws/runs/{run.pk}/?ticket={ticket}",
+            "expires_in": tickets.TICKET_SECONDS,
+        }
+    )

@@ -10,4 +10,9 @@ urlpatterns = [
     path("api/workspaces/<int:workspace_id>/runs/", api.run_list, name="runs"),
     path("api/workspaces/<int:workspace_id>/runs/<int:run_id>", api.run_detail, name="run"),
     path("api/workspaces/<int:workspace_id>/runs/<int:run_id>/cancel", api.cancel, name="cancel"),
+    path(
+        "api/workspaces/<int:workspace_id>/runs/<int:run_id>/ticket",
+        api.stream_ticket,
+        name="stream-ticket",
+    ),
 ]

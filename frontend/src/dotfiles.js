@@ -15,28 +15,14 @@ import { lua } from "@codemirror/legacy-modes/mode/lua";
 import { properties } from "@codemirror/legacy-modes/mode/properties";
 import { yaml } from "@codemirror/legacy-modes/mode/yaml";
 import { oneDark } from "@codemirror/theme-one-dark";
+import { call as request } from "./api.js";
 
 const API = "/api/dotfiles";
 const root = document.querySelector("[data-dotfiles]");
 const maxBytes = Number(root.dataset.maxBytes);
 const $ = (selector) => root.querySelector(selector);
 
-function csrfToken() {
-  const field = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return field ? field.value : "";
-}
-
-async function call(method, path, data) {
-  const options = { method, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" };
-  if (data !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(data);
-  }
-  const response = await fetch(API + path, options);
-  const body = response.status === 204 ? {} : await response.json();
-  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), body);
-  return body;
-}
+const call = (method, path, data) => request(method, API + path, data);
 
 const encodePath = (path) => path.split("/").map(encodeURIComponent).join("/");
 

@@ -1,25 +1,10 @@
 // A workspace's runs: start a command, follow its output, cancel it.
+import { call } from "./api.js";
+
 const root = document.querySelector("[data-runs-root]");
 const url = root.dataset.runsUrl;
 const $ = (selector) => root.querySelector(selector);
 let following = null;
-
-function csrfToken() {
-  const field = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return field ? field.value : "";
-}
-
-async function call(method, path, data) {
-  const options = { method, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" };
-  if (data !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(data);
-  }
-  const response = await fetch(path, options);
-  const body = await response.json();
-  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), body);
-  return body;
-}
 
 // Words as a shell would split them, with quotes; no expansion, no pipes.
 function words(line) {
@@ -32,18 +17,54 @@ function words(line) {
   return out;
 }
 
+function showStatus(run) {
+  const title = $("[data-run-title]");
+  title.textContent = `${run.argv.join(" ")}: ${run.status}` +
+    (run.exit_code !== null && run.exit_code !== undefined ? ` (exit ${run.exit_code})` : "") +
+    (run.error ? ` — ${run.error}` : "");
+  title.dataset.status = run.status;
+  $("[data-cancel]").hidden = ["succeeded", "failed", "cancelled"].includes(run.status);
+}
+
+function appendOutput(text) {
+  const output = $("[data-run-output]");
+  output.textContent += text;
+  output.scrollTop = output.scrollHeight;
+}
+
+// Live over a WebSocket (stored output first, then each piece as it comes);
+// polling only if the socket cannot be had.
 async function follow(id) {
   following = id;
+  const run = await call("GET", `${url}${id}`);
+  showStatus(run);
+  $("[data-run-output]").textContent = "";
+  let socket;
+  try {
+    const { ws_url } = await call("POST", `${url}${id}/ticket`);
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(`${scheme}//${location.host}${ws_url}`);
+  } catch (error) {
+    return poll(id);
+  }
+  socket.onmessage = (event) => {
+    if (following !== id) return socket.close();
+    const message = JSON.parse(event.data);
+    if (message.type === "output") appendOutput(message.text);
+    if (message.type === "status") {
+      showStatus({ ...run, ...message });
+      refresh();
+    }
+  };
+  socket.onerror = () => poll(id);
+}
+
+async function poll(id) {
   for (;;) {
     const run = await call("GET", `${url}${id}`);
     if (following !== id) return;
-    $("[data-run-title]").textContent = `${run.argv.join(" ")}: ${run.status}` +
-      (run.exit_code !== null ? ` (exit ${run.exit_code})` : "") + (run.error ? ` — ${run.error}` : "");
-    $("[data-run-title]").dataset.status = run.status;
-    const output = $("[data-run-output]");
-    output.textContent = run.output + (run.output_truncated ? "\n[output cut at the limit]" : "");
-    output.scrollTop = output.scrollHeight;
-    $("[data-cancel]").hidden = ["succeeded", "failed", "cancelled"].includes(run.status);
+    showStatus(run);
+    $("[data-run-output]").textContent = run.output + (run.output_truncated ? "\n[output cut at the limit]" : "");
     if ($("[data-cancel]").hidden) break;
     await new Promise((ok) => setTimeout(ok, 300));
   }

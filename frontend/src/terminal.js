@@ -6,6 +6,7 @@ import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
+import { csrfToken } from "./api.js";
 
 const ACK_EVERY = 8192; // bytes written into xterm before we tell the server
 const PING_EVERY = 25000;
@@ -21,12 +22,6 @@ const STATUS_TEXT = {
   reconnecting: "Reconnecting…",
   closed: "Disconnected",
 };
-
-// The CSRF cookie is HttpOnly; the page carries the token in its form field.
-function csrfToken() {
-  const field = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return field ? field.value : "";
-}
 
 // xterm measures its cell size once, when it opens: the web font must be
 // there by then, or columns and glyphs disagree.

@@ -1,0 +1,116 @@
+"""A run's output live over the WebSocket, with the terminal's ticket and Origin rules."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from boxes import workspaces
+from spoon.asgi import application
+from terminal import tickets
+from workspaces import runs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def cookie_for(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def connect(run_id, cookie, ticket, origin="http://localhost"):
+    headers = [(b"host", b"localhost"), (b"cookie", cookie.encode()), (b"origin", origin.encode())]
+    path = f"/ws/runs/{run_id}/" + (f"?ticket={ticket}" if ticket else "")
+    socket = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await socket.connect(timeout=10)
+    return socket, connected
+
+
+async def messages_until_closed(socket, timeout=60):
+    got = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        # Not receive_output(timeout): on a timeout it cancels the application.
+        message = await asyncio.wait_for(socket.output_queue.get(), deadline - loop.time())
+        if message["type"] == "websocket.close":
+            return got, message.get("code", 1000)
+        got.append(json.loads(message["text"]))
+    raise AssertionError(f"not closed: {got}")
+
+
+@pytest.fixture
+def workspace(engine, make_user):
+    return workspaces.create_workspace(make_user(), "proj", "main")
+
+
+async def test_output_arrives_live_then_the_status(workspace):
+    run = await sync_to_async(runs.start_run)(
+        workspace, ["sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three; exit 3"]
+    )
+    ticket = await sync_to_async(tickets.issue)(workspace.user, workspace=workspace)
+    socket, connected = await connect(
+        run.pk, await sync_to_async(cookie_for)(workspace.user), ticket
+    )
+    assert connected
+    got, code = await messages_until_closed(socket)
+    text = "".join(m["text"] for m in got if m["type"] == "output")
+    assert text == "one\ntwo\nthree\n"
+    assert len([m for m in got if m["type"] == "output" and m["text"]]) >= 2, "in pieces, live"
+    assert got[-1] == {
+        "type": "status",
+        "status": "failed",
+        "exit_code": 3,
+        "error": "exited with 3",
+    }
+    assert code == 1000
+
+
+async def test_a_finished_run_sends_what_it_stored(workspace):
+    run = await sync_to_async(runs.start_run)(workspace, ["echo", "done-already"])
+    for _ in range(100):
+        await sync_to_async(run.refresh_from_db)()
+        if run.finished:
+            break
+        await asyncio.sleep(0.1)
+    ticket = await sync_to_async(tickets.issue)(workspace.user, workspace=workspace)
+    socket, _ = await connect(run.pk, await sync_to_async(cookie_for)(workspace.user), ticket)
+    got, code = await messages_until_closed(socket)
+    assert got[0] == {"type": "output", "text": "done-already\n"}
+    assert got[-1]["status"] == "succeeded"
+
+
+async def test_ticket_rules(workspace, make_user):
+    run = await sync_to_async(runs.start_run)(workspace, ["true"])
+    owner_cookie = await sync_to_async(cookie_for)(workspace.user)
+
+    socket, _ = await connect(run.pk, owner_cookie, None)
+    assert (await messages_until_closed(socket))[1] == 4401
+
+    other = await sync_to_async(make_user)()
+    elsewhere = await sync_to_async(workspaces.create_workspace)(other, "theirs", "main")
+    other_ticket = await sync_to_async(tickets.issue)(other, workspace=elsewhere)
+    socket, _ = await connect(run.pk, await sync_to_async(cookie_for)(other), other_ticket)
+    assert (await messages_until_closed(socket))[1] == 4403, "a ticket for another workspace"
+
+    socket, _ = await connect(run.pk, owner_cookie, other_ticket)
+    assert (await messages_until_closed(socket))[1] == 4403, "another user's ticket"
+
+    ticket = await sync_to_async(tickets.issue)(workspace.user, workspace=workspace)
+    _, connected = await connect(run.pk, owner_cookie, ticket, origin="http://evil.example")
+    assert not connected
+
+
+def test_the_ticket_endpoint(workspace, make_user):
+    client = Client()
+    client.force_login(workspace.user)
+    run = runs.start_run(workspace, ["true"])
+    body = client.post(f"/api/workspaces/{workspace.pk}/runs/{run.pk}/ticket").json()
+    assert body["ws_url"] == f"/ws/runs/{run.pk}/?ticket={body['ticket']}"
+    stranger = Client()
+    stranger.force_login(make_user())
+    assert stranger.post(f"/api/workspaces/{workspace.pk}/runs/{run.pk}/ticket").status_code == 404

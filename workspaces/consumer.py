@@ -1,0 +1,62 @@
+"""A run's output, live over a WebSocket: what is stored so far, then what
+the runner stores next (it saves every quarter second), then the final
+status. Same ticket and Origin rules as the terminal; the ticket names the
+run's workspace. Following the stored output, not an in-process channel,
+works whichever process or thread carries the run out."""
+
+import asyncio
+import json
+import urllib.parse
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from terminal import tickets
+from workspaces.models import Run
+
+POLL_SECONDS = 0.2
+
+
+class RunStreamConsumer(AsyncWebsocketConsumer):
+    follower = None
+
+    async def connect(self):
+        await self.accept()  # refusals then reach the page as close codes
+        query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
+        ticket = (query.get("ticket") or [None])[0]
+        try:
+            grant = await sync_to_async(tickets.redeem)(ticket, self.scope.get("user"))
+        except tickets.TicketRefused as refused:
+            await self.close(code=refused.code)
+            return
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        run = await Run.objects.filter(pk=run_id).afirst()
+        if run is None or grant.workspace is None or run.workspace_id != grant.workspace.pk:
+            await self.close(code=4403)
+            return
+        self.follower = asyncio.create_task(self.follow(run.pk))
+
+    async def follow(self, run_id: int):
+        sent = 0
+        while True:
+            run = await Run.objects.aget(pk=run_id)
+            if len(run.output) > sent:
+                await self.send_json({"type": "output", "text": run.output[sent:]})
+                sent = len(run.output)
+            if run.finished:
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        await self.send_json(
+            {"type": "status", "status": run.status, "exit_code": run.exit_code, "error": run.error}
+        )
+        await self.close(code=1000)
+
+    async def send_json(self, message):
+        await self.send(text_data=json.dumps(message))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        pass  # nothing to say to a run
+
+    async def disconnect(self, code):
+        if self.follower is not None:
+            self.follower.cancel()

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from workspaces.consumer import RunStreamConsumer
+
+websocket_urlpatterns = [path("ws/runs/<int:run_id>/", RunStreamConsumer.as_asgi())]
