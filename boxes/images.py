@@ -7,6 +7,7 @@ skipped while nothing that went into it changed.
 """
 
 import hashlib
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ IMAGES_DIR = Path(settings.BASE_DIR) / "images"
 LABEL_HASH = "spoon.context-hash"
 LABEL_BASE = "spoon.base-id"
 LOCAL_BASE_REPOSITORY = "spoon-base"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 Log = Callable[[str], None]
 
@@ -53,13 +55,19 @@ def ensure_images(force: bool = False, log: Log = print) -> None:
             return
     base_id = _ensure_base(force, log)
     log(f"{job_ref}: building from {settings.SPOON_BASE_IMAGE}")
-    docker_engine.build_image(
-        IMAGES_DIR / "job",
-        job_ref,
-        buildargs={"BASE": settings.SPOON_BASE_IMAGE},
-        labels={LABEL_HASH: job_hash, LABEL_BASE: base_id},
-        log=log,
-    )
+    with tempfile.TemporaryDirectory(prefix="spoon-job-") as tmp:
+        context = Path(tmp) / "job"
+        shutil.copytree(IMAGES_DIR / "job", context, symlinks=True)
+        # npm, inside the build, trusts what this machine trusts (see the Dockerfile).
+        if HOST_CA_BUNDLE.is_file():
+            shutil.copyfile(HOST_CA_BUNDLE, context / "build-ca.crt")
+        docker_engine.build_image(
+            context,
+            job_ref,
+            buildargs={"BASE": settings.SPOON_BASE_IMAGE},
+            labels={LABEL_HASH: job_hash, LABEL_BASE: base_id},
+            log=log,
+        )
     log(f"{job_ref}: built")
 
 

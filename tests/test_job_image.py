@@ -24,6 +24,10 @@ TOOLS = {
     "make": ["make", "--version"],
     "ps": ["ps", "--version"],
     "python3": ["python3", "--version"],
+    "node": ["node", "--version"],
+    "npm": ["npm", "--version"],
+    "codex": ["codex", "--version"],
+    "opencode": ["opencode", "--version"],
 }
 
 

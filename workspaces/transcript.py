@@ -1,0 +1,117 @@
+"""Coding-agent event streams (JSON lines) read into a transcript a person can
+follow: messages, tool calls, errors. Both the current shape of events
+({"type": ..., "item": {...}}) and the legacy one that wraps each event in a
+"msg" object are understood; anything else is kept raw, never a crash. A
+stream cut mid-line keeps its last, partial line raw."""
+
+import json
+from dataclasses import dataclass, field
+
+ERROR_TYPES = {"error", "turn.failed", "stream_error"}
+
+
+@dataclass
+class Entry:
+    kind: str  # message, reasoning, command, tool, error, status, raw
+    text: str
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "text": self.text}
+
+
+@dataclass
+class Transcript:
+    entries: list[Entry] = field(default_factory=list)
+    _partial: str = ""
+
+    def feed(self, text: str) -> list[Entry]:
+        """Take more of the stream; returns the entries it completed."""
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        new = [entry for line in lines if line.strip() for entry in read_line(line)]
+        self.entries += new
+        return new
+
+    def close(self) -> list[Entry]:
+        """The stream ended: a last line without its newline is kept as it is."""
+        rest, self._partial = self._partial, ""
+        new = read_line(rest) if rest.strip() else []
+        self.entries += new
+        return new
+
+    @property
+    def error(self) -> str:
+        """The last error the agent reported, for the run's error message."""
+        errors = [e.text for e in self.entries if e.kind == "error"]
+        return errors[-1] if errors else ""
+
+
+def read_line(line: str) -> list[Entry]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return [Entry("raw", line)]
+    if not isinstance(event, dict):
+        return [Entry("raw", line)]
+    if isinstance(event.get("msg"), dict):  # the legacy shape
+        event = event["msg"]
+    try:
+        entry = _read_event(event)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        entry = None
+    return [entry or Entry("raw", line)]
+
+
+def _text(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    if isinstance(value, dict):
+        return value.get("message") or value.get("text") or json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def _read_event(event: dict) -> Entry | None:
+    kind = event.get("type", "")
+    item = event.get("item") if isinstance(event.get("item"), dict) else None
+    if kind in ERROR_TYPES:
+        return Entry("error", _text(event.get("error") or event.get("message")) or kind)
+    if item is not None:  # current shape: item.started / item.updated / item.completed
+        return _read_item(kind, item)
+    if kind in ("agent_message", "assistant_message"):
+        return Entry("message", _text(event.get("message") or event.get("text")))
+    if kind in ("agent_reasoning", "reasoning"):
+        return Entry("reasoning", _text(event.get("text") or event.get("message")))
+    if kind == "exec_command_begin":
+        return Entry("command", "$ " + _text(event.get("command")))
+    if kind == "exec_command_end":
+        code = event.get("exit_code")
+        return Entry("command", f"(exit {code})" if code is not None else "(done)")
+    if kind in ("mcp_tool_call_begin", "tool_call"):
+        return Entry("tool", _text(event.get("invocation") or event.get("tool") or event))
+    if kind in ("thread.started", "turn.started", "turn.completed", "task_started",
+                "task_complete", "session_configured", "token_count"):  # fmt: skip
+        return Entry("status", kind)
+    return None
+
+
+def _read_item(kind: str, item: dict) -> Entry | None:
+    item_type = item.get("type") or item.get("item_type")
+    if item_type in ("agent_message", "assistant_message"):
+        if not kind.endswith("completed"):
+            return Entry("status", f"{item_type} …")
+        return Entry("message", _text(item.get("text") or item.get("message")))
+    if item_type == "reasoning":
+        return Entry("reasoning", _text(item.get("text")))
+    if item_type == "command_execution":
+        if kind.endswith("started"):
+            return Entry("command", "$ " + _text(item.get("command")))
+        code = item.get("exit_code")
+        return Entry("command", f"(exit {code})" if code is not None else "(done)")
+    if item_type in ("mcp_tool_call", "tool_call", "file_change", "web_search"):
+        detail = item.get("tool") or item.get("changes") or item.get("query") or ""
+        return Entry("tool", f"{item_type}: {_text(detail)}")
+    if item_type == "error":
+        return Entry("error", _text(item.get("message")))
+    return None
