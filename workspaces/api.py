@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from boxes.models import Workspace
 from terminal import tickets
 from workspaces import runs
-from workspaces.models import Run
+from workspaces.models import Agent, Run
 
 
 def error(message, field=None, status=400):
@@ -29,8 +29,12 @@ def describe(run: Run, with_output=True) -> dict:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+    if run.agent_id:
+        answer.update(agent=run.agent.name if run.agent else None, prompt=run.prompt)
     if with_output:
-        answer.update(output=run.output, output_truncated=run.output_truncated)
+        answer.update(
+            output=run.output, output_truncated=run.output_truncated, transcript=run.transcript
+        )
     return answer
 
 
@@ -48,14 +52,26 @@ def run_list(request, workspace_id):
         return JsonResponse({"runs": [describe(r, with_output=False) for r in found]})
     try:
         data = json.loads(request.body or b"{}")
-        argv = data.get("argv") if isinstance(data, dict) else None
-        run = runs.start_run(workspace, argv)
+        if not isinstance(data, dict):
+            return error("The body must be a JSON object.", "body")
+        if "prompt" in data:
+            agent = None
+            if data.get("agent"):
+                agent = Agent.objects.filter(name=data["agent"]).first()
+                if agent is None:
+                    return error(f"No agent {data['agent']!r}.", "agent")
+            image = data.get("image", "")
+            if not isinstance(image, str):
+                return error("image must be text.", "image")
+            run = runs.start_agent_turn(workspace, data["prompt"], agent=agent, image=image)
+        else:
+            run = runs.start_run(workspace, data.get("argv"))
     except json.JSONDecodeError:
         return error("The body must be JSON.", "body")
     except runs.Busy as exc:
         return error(exc.messages[0], "argv", status=409)
     except ValidationError as exc:
-        return error(exc.messages[0], "argv")
+        return error(exc.messages[0], "prompt" if "prompt" in data else "argv")
     return JsonResponse(describe(run), status=201)
 
 

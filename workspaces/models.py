@@ -1,6 +1,50 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from boxes.models import Workspace
+
+PROMPT = "{prompt}"
+
+
+def validate_argv_template(value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(a, str) for a in value)
+        or PROMPT not in value
+    ):
+        raise ValidationError(f'A list of strings, one of them exactly "{PROMPT}".')
+
+
+class Agent(models.Model):
+    """A coding-agent CLI in the job image (or an image of its own)."""
+
+    name = models.SlugField(unique=True)
+    argv = models.JSONField(
+        validators=[validate_argv_template],
+        help_text=f'The command, with "{PROMPT}" where the prompt goes.',
+    )
+    image = models.CharField(
+        max_length=255, blank=True, help_text="Its own image; empty means the workspace's."
+    )
+
+    def __str__(self):
+        return self.name
+
+    def command(self, prompt: str) -> list[str]:
+        return [prompt if part == PROMPT else part for part in self.argv]
+
+
+class WorkspaceAgent(models.Model):
+    """The agent a workspace's turns use unless a run names another."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="agent_choice"
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT)
+
+    def __str__(self):
+        return f"{self.agent} for {self.workspace}"
 
 
 class Run(models.Model):
@@ -17,6 +61,10 @@ class Run(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
     argv = models.JSONField()
+    agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True)
+    prompt = models.TextField(blank=True)
+    image = models.CharField(max_length=255, blank=True, help_text="This run's own image")
+    transcript = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.utils import timezone
 
-from boxes import commands, docker_engine, leases, lifecycle
+from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Lease, Workspace
-from workspaces.models import Run
+from workspaces.models import Agent, Run
+from workspaces.transcript import Transcript
 
 MAX_ARGS = 256
 MAX_ARG_LENGTH = 64 * 1024
@@ -35,15 +36,44 @@ def validate_argv(argv) -> list[str]:
 
 
 def start_run(workspace: Workspace, argv: list[str]) -> Run:
-    """Queue a run and carry it out in a thread; one run per checkout at a time."""
-    argv = validate_argv(argv)
+    """Queue a project command and carry it out in a thread."""
+    return _start(workspace, Run(workspace=workspace, argv=validate_argv(argv)))
+
+
+def start_agent_turn(
+    workspace: Workspace, prompt: str, agent: Agent | None = None, image=""
+) -> Run:
+    """Queue a coding-agent turn: the run's agent, else the workspace's, else codex.
+    Its image (run > agent > workspace > user > SPOON_JOB_IMAGE) is checked first."""
+    if not isinstance(prompt, str) or not prompt.strip() or "\0" in prompt:
+        raise ValidationError("A turn needs a prompt.")
+    choice = getattr(workspace, "agent_choice", None) if agent is None else None
+    agent = agent or (choice.agent if choice else Agent.objects.filter(name="codex").first())
+    if agent is None:
+        raise ValidationError("No agent is registered; add one in the admin.")
+    explicit = image or agent.image
+    try:
+        images.resolve_image(
+            explicit=explicit, workspace=workspace, box=lifecycle.box_for(workspace.user)
+        )
+    except docker_engine.EngineError as exc:
+        raise ValidationError(str(exc)) from exc
+    run = Run(
+        workspace=workspace, argv=agent.command(prompt), agent=agent, prompt=prompt, image=explicit
+    )
+    return _start(workspace, run)
+
+
+def _start(workspace: Workspace, run: Run) -> Run:
+    """One run per checkout at a time (worktrees for parallel ones are not built yet)."""
     busy = workspace.runs.exclude(status__in=Run.FINISHED)
     if busy.exists():
         raise Busy(
             "Another run is working in this checkout; wait for it or cancel it "
             "(parallel runs in worktrees are not built yet)."
         )
-    run = Run.objects.create(workspace=workspace, argv=argv, token=uuid.uuid4().hex)
+    run.token = uuid.uuid4().hex
+    run.save()
 
     def work():
         try:
@@ -63,7 +93,7 @@ def carry_out(run: Run) -> Run:
     try:
         box = lifecycle.box_for(user)
         with leases.held(box, Lease.Kind.RUN, f"run {run.pk} in {workspace}") as lease:
-            box = lifecycle.ensure_box(user, workspace=workspace, lease=lease)
+            box = lifecycle.ensure_box(user, image=run.image, workspace=workspace, lease=lease)
             started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
                 status=Run.Status.RUNNING, started_at=timezone.now()
             )
@@ -76,6 +106,8 @@ def carry_out(run: Run) -> Run:
     run.refresh_from_db()
     if run.cancel_requested:
         run.status, run.error = Run.Status.CANCELLED, "cancelled"
+    elif run.agent_id and _agent_error(run):
+        run.status, run.error = Run.Status.FAILED, _agent_error(run)
     elif result.ok:
         run.status = Run.Status.SUCCEEDED
     else:
@@ -87,12 +119,21 @@ def carry_out(run: Run) -> Run:
     return run
 
 
+def _agent_error(run: Run) -> str:
+    errors = [e["text"] for e in run.transcript if e.get("kind") == "error"]
+    return errors[-1] if errors else ""
+
+
 def _stream_into(run: Run, box, cwd: str) -> commands.Result:
     limit = settings.SPOON_EXEC_OUTPUT_LIMIT
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    transcript = Transcript() if run.agent_id else None
 
     def save(text: str, truncated: bool) -> None:
-        Run.objects.filter(pk=run.pk).update(output=text, output_truncated=truncated)
+        entries = [e.as_dict() for e in transcript.entries] if transcript else []
+        Run.objects.filter(pk=run.pk).update(
+            output=text, output_truncated=truncated, transcript=entries
+        )
 
     saving = sync_to_async(save, thread_sensitive=False)
 
@@ -100,9 +141,15 @@ def _stream_into(run: Run, box, cwd: str) -> commands.Result:
         text, truncated, saved_at = "", False, 0.0
         async for item in commands.stream(box, run.argv, cwd=cwd, token=run.token):
             if isinstance(item, commands.Result):
-                await saving(text + decoder.decode(b"", final=True), truncated)
+                last = decoder.decode(b"", final=True)
+                if transcript:
+                    transcript.feed(last)
+                    transcript.close()
+                await saving(text + last, truncated)
                 return item
             piece = decoder.decode(item)
+            if transcript:
+                transcript.feed(piece)
             room = limit - len(text)
             truncated = truncated or len(piece) > room
             text += piece[: max(room, 0)]

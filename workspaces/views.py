@@ -35,7 +35,13 @@ def workspace_list(request):
 @login_required
 def workspace_detail(request, workspace_id):
     workspace = get_object_or_404(Workspace, pk=workspace_id, user=request.user)
-    return render(request, "workspaces/detail.html", {"nav": "workspaces", "workspace": workspace})
+    choice = getattr(workspace, "agent_choice", None)
+    context = {
+        "nav": "workspaces",
+        "workspace": workspace,
+        "agent": choice.agent if choice else "codex",
+    }
+    return render(request, "workspaces/detail.html", context)
 
 
 @login_required

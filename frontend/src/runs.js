@@ -26,6 +26,21 @@ function showStatus(run) {
   $("[data-cancel]").hidden = ["succeeded", "failed", "cancelled"].includes(run.status);
 }
 
+// An agent turn reads better as its transcript than as raw JSON lines.
+function showTranscript(entries) {
+  const list = $("[data-transcript]");
+  list.replaceChildren();
+  list.hidden = !entries || entries.length === 0;
+  for (const entry of entries || []) {
+    if (entry.kind === "status") continue;
+    const item = document.createElement("li");
+    item.className = `entry entry-${entry.kind}`;
+    item.textContent = entry.text;
+    list.append(item);
+  }
+  $("[data-run-output]").hidden = !list.hidden;
+}
+
 function appendOutput(text) {
   const output = $("[data-run-output]");
   output.textContent += text;
@@ -39,6 +54,7 @@ async function follow(id) {
   const run = await call("GET", `${url}${id}`);
   showStatus(run);
   $("[data-run-output]").textContent = "";
+  showTranscript(run.finished_at ? run.transcript : []);
   let socket;
   try {
     const { ws_url } = await call("POST", `${url}${id}/ticket`);
@@ -54,6 +70,7 @@ async function follow(id) {
     if (message.type === "status") {
       showStatus({ ...run, ...message });
       refresh();
+      if (run.agent) call("GET", `${url}${id}`).then((done) => showTranscript(done.transcript));
     }
   };
   socket.onerror = () => poll(id);
@@ -95,6 +112,17 @@ $("[data-run-form]").addEventListener("submit", async (event) => {
     follow(run.id);
   } catch (error) {
     $("[data-run-error]").textContent = error.message;
+  }
+});
+
+$("[data-turn-form]").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("[data-turn-error]").textContent = "";
+  try {
+    const run = await call("POST", url, { prompt: event.target.elements.prompt.value });
+    follow(run.id);
+  } catch (error) {
+    $("[data-turn-error]").textContent = error.message;
   }
 });
 
