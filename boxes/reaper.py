@@ -18,7 +18,7 @@ from django.db import connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from boxes import docker_engine, lifecycle
+from boxes import docker_engine, lifecycle, signals
 from boxes.models import Box
 
 # Stops run side by side: a stop is mostly waiting on the engine.
@@ -122,6 +122,9 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
             volume = f"spoon-home-{container.labels.get('spoon.user', '?')}"
             report.lines.append(f"removed orphan {container.name} (no user; volume {volume} kept)")
 
+    if not dry_run:
+        for _, lines in signals.reap_pass.send(sender=Box):
+            report.lines += lines or []
     used = docker_engine.calls - calls_before
     report.list_calls = used["containers"]
     report.api_calls = sum(used.values())

@@ -22,6 +22,8 @@ def describe(run: Run, with_output=True) -> dict:
     answer = {
         "id": run.pk,
         "argv": run.argv,
+        "explore": run.explore,
+        "worktree": run.worktree,
         "status": run.status,
         "exit_code": run.exit_code,
         "error": run.error,
@@ -65,7 +67,10 @@ def run_list(request, workspace_id):
                 return error("image must be text.", "image")
             run = runs.start_agent_turn(workspace, data["prompt"], agent=agent, image=image)
         else:
-            run = runs.start_run(workspace, data.get("argv"))
+            explore = data.get("explore", False)
+            if not isinstance(explore, bool):
+                return error("explore must be true or false.", "explore")
+            run = runs.start_run(workspace, data.get("argv"), explore=explore)
     except json.JSONDecodeError:
         return error("The body must be JSON.", "body")
     except runs.Busy as exc:

@@ -65,6 +65,12 @@ class Run(models.Model):
     prompt = models.TextField(blank=True)
     image = models.CharField(max_length=255, blank=True, help_text="This run's own image")
     transcript = models.JSONField(default=list, blank=True)
+    # An explore run only reads: it shares the checkout even while another
+    # run writes there. A write run that finds the checkout busy gets a git
+    # worktree of its own (relative to the checkout), removed when it ends.
+    explore = models.BooleanField(default=False)
+    worktree = models.CharField(max_length=100, blank=True)
+    worktree_removed = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -35,9 +35,10 @@ def validate_argv(argv) -> list[str]:
     return argv
 
 
-def start_run(workspace: Workspace, argv: list[str]) -> Run:
+def start_run(workspace: Workspace, argv: list[str], explore: bool = False) -> Run:
     """Queue a project command and carry it out in a thread."""
-    return _start(workspace, Run(workspace=workspace, argv=validate_argv(argv)))
+    run = Run(workspace=workspace, argv=validate_argv(argv), explore=explore)
+    return _start(workspace, run)
 
 
 def start_agent_turn(
@@ -65,15 +66,20 @@ def start_agent_turn(
 
 
 def _start(workspace: Workspace, run: Run) -> Run:
-    """One run per checkout at a time (worktrees for parallel ones are not built yet)."""
-    busy = workspace.runs.exclude(status__in=Run.FINISHED)
-    if busy.exists():
+    """One write run per checkout; another gets a git worktree of its own,
+    and explore (read-only) runs share the checkout."""
+    writing = workspace.runs.exclude(status__in=Run.FINISHED).filter(explore=False, worktree="")
+    needs_worktree = not run.explore and writing.exists()
+    if needs_worktree and not workspace.repo_url:
         raise Busy(
-            "Another run is working in this checkout; wait for it or cancel it "
-            "(parallel runs in worktrees are not built yet)."
+            "Another run is writing in this folder, and it is not a git checkout, so this "
+            "run cannot have a worktree of its own: wait for it or cancel it."
         )
     run.token = uuid.uuid4().hex
     run.save()
+    if needs_worktree:
+        run.worktree = f"{WORKTREES}/run-{run.pk}"
+        run.save(update_fields=["worktree"])
 
     def work():
         try:
@@ -97,10 +103,13 @@ def carry_out(run: Run) -> Run:
             started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
                 status=Run.Status.RUNNING, started_at=timezone.now()
             )
+            checkout = f"{box.home}/{workspace.relative_path}"
             if not started:  # cancelled while the box came up
                 result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
+            elif run.worktree:
+                result = _in_worktree(run, box, checkout)
             else:
-                result = _stream_into(run, box, f"{box.home}/{workspace.relative_path}")
+                result = _stream_into(run, box, checkout)
     except (docker_engine.EngineError, lifecycle.BoxError) as exc:
         result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=str(exc))
     run.refresh_from_db()
@@ -117,6 +126,37 @@ def carry_out(run: Run) -> Run:
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "exit_code", "finished_at"])
     return run
+
+
+WORKTREES = ".worktrees"
+ADD_WORKTREE = r"""
+set -e
+cd "$1"
+grep -qsx '.worktrees/' .gitignore || echo '.worktrees/' >> .gitignore
+mkdir -p .worktrees
+git worktree add --quiet --detach "$2" 2>&1
+"""
+REMOVE_WORKTREE = r"""
+cd "$1" && git worktree remove --force "$2" 2>/dev/null; rm -rf -- "$2"; git worktree prune
+"""
+
+
+def _in_worktree(run: Run, box, checkout: str) -> commands.Result:
+    made = commands.run(box, ["sh", "-c", ADD_WORKTREE, "add", checkout, run.worktree])
+    if not made.ok:
+        detail = made.error or made.output.decode(errors="replace").strip()[-500:]
+        return commands.Result(made.exit_code or 1, b"", made.duration, f"No worktree: {detail}")
+    try:
+        return _stream_into(run, box, f"{checkout}/{run.worktree}")
+    finally:
+        remove_worktree(run, box, checkout)
+
+
+def remove_worktree(run: Run, box, checkout: str) -> bool:
+    removed = commands.run(box, ["sh", "-c", REMOVE_WORKTREE, "remove", checkout, run.worktree])
+    if removed.ok:
+        Run.objects.filter(pk=run.pk).update(worktree_removed=True)
+    return removed.ok
 
 
 def _agent_error(run: Run) -> str:

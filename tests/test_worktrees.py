@@ -1,0 +1,99 @@
+"""Parallel write runs in git worktrees; explore runs share the checkout."""
+
+import time
+
+import pytest
+
+from boxes import commands, lifecycle, reaper, workspaces
+from workspaces import runs
+from workspaces.models import Run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sh(box, script):
+    result = commands.run(box, ["sh", "-c", script])
+    assert result.ok, (result.error, result.output)
+    return result.output.decode().strip()
+
+
+def finished(run, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.finished:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(run.status)
+
+
+@pytest.fixture
+def repo_workspace(engine, make_user, settings):
+    settings.SPOON_WORKSPACE_URL_SCHEMES = ["https", "ssh", "file"]
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    sh(
+        box,
+        "git init -q -b main ~/origin && cd ~/origin && git config user.email t@t && "
+        "git config user.name t && echo base > base.txt && git add . && git commit -qm base",
+    )
+    workspace = workspaces.create_workspace(
+        user, "proj", "main", repo_url=f"file://{box.home}/origin"
+    )
+    return workspace, box
+
+
+def test_two_write_runs_work_in_separate_trees(repo_workspace):
+    workspace, box = repo_workspace
+    first = runs.start_run(
+        workspace, ["sh", "-c", "echo first > mine.txt; sleep 2; cat mine.txt; pwd"]
+    )
+    time.sleep(0.3)
+    second = runs.start_run(
+        workspace, ["sh", "-c", "echo second > mine.txt; sleep 1; cat mine.txt; pwd; ls"]
+    )
+    assert first.worktree == "" and second.worktree == f".worktrees/run-{second.pk}"
+    first, second = finished(first), finished(second)
+    assert first.status == second.status == Run.Status.SUCCEEDED, (first.error, second.error)
+    checkout = f"{box.home}/Code/proj/main"
+    assert first.output.split() == ["first", checkout]
+    lines = second.output.split()
+    assert lines[:2] == ["second", f"{checkout}/.worktrees/run-{second.pk}"]
+    assert "base.txt" in lines, "a worktree of the same repository"
+    assert sh(box, "cat ~/Code/proj/main/mine.txt") == "first", "neither saw the other's file"
+    assert ".worktrees/" in sh(box, "cat ~/Code/proj/main/.gitignore")
+    assert sh(box, "ls -A ~/Code/proj/main/.worktrees") == "", "removed when the run ended"
+    assert sh(box, "cd ~/Code/proj/main && git worktree list | wc -l") == "1"
+
+
+def test_explore_runs_share_the_checkout(repo_workspace):
+    workspace, box = repo_workspace
+    writer = runs.start_run(workspace, ["sleep", "2"])
+    reader = finished(runs.start_run(workspace, ["pwd"], explore=True))
+    assert reader.worktree == "" and reader.output.strip() == f"{box.home}/Code/proj/main"
+    finished(writer)
+
+
+def test_a_folder_that_is_not_a_checkout_has_one_writer(engine, make_user):
+    workspace = workspaces.create_workspace(make_user(), "plain", "main")
+    first = runs.start_run(workspace, ["sleep", "2"])
+    with pytest.raises(runs.Busy, match="not a git checkout"):
+        runs.start_run(workspace, ["true"])
+    finished(first)
+
+
+def test_stale_worktrees_are_cleaned_by_reapboxes(repo_workspace):
+    workspace, box = repo_workspace
+    stale = Run.objects.create(
+        workspace=workspace, argv=["true"], token="s" * 32, status=Run.Status.FAILED,
+        worktree=".worktrees/run-stale",
+    )  # fmt: skip
+    sh(
+        box,
+        "cd ~/Code/proj/main && git worktree add -q --detach .worktrees/run-stale",
+    )
+    report = reaper.reap()
+    assert f"removed stale worktree .worktrees/run-stale of {box.container_name}" in report.lines
+    assert sh(box, "ls -A ~/Code/proj/main/.worktrees") == ""
+    stale.refresh_from_db()
+    assert stale.worktree_removed
