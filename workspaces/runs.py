@@ -2,6 +2,7 @@
 output kept as it comes and a cancel that ends the process inside the box."""
 
 import codecs
+import logging
 import threading
 import time
 import uuid
@@ -9,13 +10,15 @@ import uuid
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Lease, Workspace
 from workspaces.models import Agent, Run
 from workspaces.transcript import Transcript
+
+logger = logging.getLogger(__name__)
 
 MAX_ARGS = 256
 MAX_ARG_LENGTH = 64 * 1024
@@ -68,18 +71,20 @@ def start_agent_turn(
 def _start(workspace: Workspace, run: Run) -> Run:
     """One write run per checkout; another gets a git worktree of its own,
     and explore (read-only) runs share the checkout."""
-    writing = workspace.runs.exclude(status__in=Run.FINISHED).filter(explore=False, worktree="")
-    needs_worktree = not run.explore and writing.exists()
-    if needs_worktree and not workspace.repo_url:
-        raise Busy(
-            "Another run is writing in this folder, and it is not a git checkout, so this "
-            "run cannot have a worktree of its own: wait for it or cancel it."
-        )
-    run.token = uuid.uuid4().hex
-    run.save()
-    if needs_worktree:
-        run.worktree = f"{WORKTREES}/run-{run.pk}"
-        run.save(update_fields=["worktree"])
+    with transaction.atomic():  # the workspace's row lock: two writers decide in turn
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+        writing = workspace.runs.exclude(status__in=Run.FINISHED).filter(explore=False, worktree="")
+        needs_worktree = not run.explore and writing.exists()
+        if needs_worktree and not workspace.repo_url:
+            raise Busy(
+                "Another run is writing in this folder, and it is not a git checkout, so this "
+                "run cannot have a worktree of its own: wait for it or cancel it."
+            )
+        run.token = uuid.uuid4().hex
+        run.save()
+        if needs_worktree:
+            run.worktree = f"{WORKTREES}/run-{run.pk}"
+            run.save(update_fields=["worktree"])
 
     def work():
         try:
@@ -112,6 +117,9 @@ def carry_out(run: Run) -> Run:
                 result = _stream_into(run, box, checkout)
     except (docker_engine.EngineError, lifecycle.BoxError) as exc:
         result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=str(exc))
+    except Exception as exc:  # a run must end recorded, never stay "running"
+        logger.exception("run %s failed", run.pk)
+        result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=f"Spoon failed: {exc}")
     run.refresh_from_db()
     if run.cancel_requested:
         run.status, run.error = Run.Status.CANCELLED, "cancelled"
