@@ -12,33 +12,17 @@ directory and installation id, and is removed afterwards.
 """
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def setup_django(data_dir: str, instance: str):
-    os.environ["SPOON_DATA_DIR"] = data_dir
-    os.environ["SPOON_INSTANCE"] = instance
-    os.environ["SPOON_BOX_NETWORK"] = "none"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spoon.settings")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sandbox  # noqa: E402  (bench/ is not a package)
 
 
 def timed(fn) -> float:
@@ -60,9 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--containers", type=int, default=100)
     args = parser.parse_args(argv)
 
-    data_dir = tempfile.mkdtemp(prefix="spoon-bench-")
-    instance = f"bench-{uuid.uuid4().hex[:8]}"
-    setup_django(data_dir, instance)
+    data_dir, instance = sandbox.start()
 
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -207,8 +189,7 @@ def main(argv=None) -> int:
             )
         )
     finally:
-        docker_engine.remove_labeled(f"spoon.instance={instance}")
-        shutil.rmtree(data_dir, ignore_errors=True)
+        sandbox.finish(data_dir, instance)
 
     print(
         f"\nbench/boxes  (engine {docker_engine.version()}, image {image}, "

@@ -9,16 +9,14 @@ exec` of `true` in the same box, measured in the same run.
 """
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sandbox  # noqa: E402  (bench/ is not a package)
 
 
 def main(argv=None) -> int:
@@ -27,27 +25,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
 
-    data_dir = tempfile.mkdtemp(prefix="spoon-bench-")
-    instance = f"bench-{uuid.uuid4().hex[:8]}"
-    os.environ.update(
-        SPOON_DATA_DIR=data_dir,
-        SPOON_INSTANCE=instance,
-        SPOON_BOX_NETWORK="none",
-        SPOON_DOTFILES_APPLY_ON_START="false",
-        DJANGO_SETTINGS_MODULE="spoon.settings",
-    )
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
+    data_dir, instance = sandbox.start(SPOON_DOTFILES_APPLY_ON_START="false")
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     from boxes import docker_engine, lifecycle
     from dotfiles import files, materialize
     from dotfiles.models import DotfilesRun
 
-    call_command("migrate", verbosity=0)
     try:
         user = get_user_model().objects.create_user(f"bench{uuid.uuid4().hex[:6]}")
         box = lifecycle.ensure_box(user)
@@ -72,8 +56,7 @@ def main(argv=None) -> int:
             noop.append(time.perf_counter() - started)
             assert {"step": "overlay", "skipped": "unchanged"} in run.steps, run.steps
     finally:
-        docker_engine.remove_labeled(f"spoon.instance={instance}")
-        shutil.rmtree(data_dir, ignore_errors=True)
+        sandbox.finish(data_dir, instance)
 
     baseline = statistics.median(exec_true)
     print(f"\nbench/dotfiles  (engine {docker_engine.version()}, {args.rounds} rounds)\n")

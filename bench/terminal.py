@@ -16,35 +16,19 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sandbox  # noqa: E402  (bench/ is not a package)
+
+REPO = sandbox.REPO
 PROMPT = b"$ "
-
-
-def setup_django(data_dir: str, instance: str):
-    os.environ.update(
-        SPOON_DATA_DIR=data_dir,
-        SPOON_INSTANCE=instance,
-        SPOON_BOX_NETWORK="none",
-        SPOON_BOX_PIDS="4096",
-        DJANGO_SETTINGS_MODULE="spoon.settings",
-    )
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 class Session:
@@ -321,9 +305,7 @@ def main(argv=None) -> int:
     parser.add_argument("--idle", type=int, default=200)
     args = parser.parse_args(argv)
 
-    data_dir = tempfile.mkdtemp(prefix="spoon-bench-")
-    instance = f"bench-{uuid.uuid4().hex[:8]}"
-    setup_django(data_dir, instance)
+    data_dir, instance = sandbox.start(SPOON_BOX_PIDS="4096")
 
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -376,8 +358,7 @@ def main(argv=None) -> int:
     finally:
         daphne.terminate()
         daphne.wait(timeout=10)
-        docker_engine.remove_labeled(f"spoon.instance={instance}")
-        shutil.rmtree(data_dir, ignore_errors=True)
+        sandbox.finish(data_dir, instance)
 
     print(
         f"\nbench/terminal  (engine {docker_engine.version()}, {args.megabytes} MB file, "

@@ -263,3 +263,15 @@ def new_user_logged_in(page, server, landing: str) -> str:
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.url}{landing}")
     return username
+
+
+def wait_for_run(run, until=None, timeout=60):
+    """Poll a workspace run until its status is one of `until` (default: finished)."""
+    until = until or run.FINISHED
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in until:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")

@@ -3,12 +3,12 @@ here): an image layer on the job image whose script prints the real event
 shapes."""
 
 import textwrap
-import time
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from boxes import docker_engine, workspaces
+from tests.conftest import wait_for_run as finished
 from workspaces import runs
 from workspaces.models import Agent, Run, WorkspaceAgent
 
@@ -58,16 +58,6 @@ def stand_in(agent_image):
 @pytest.fixture
 def workspace(engine, make_user):
     return workspaces.create_workspace(make_user(), "proj", "main")
-
-
-def finished(run, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.finished:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(run.status)
 
 
 def test_a_turn_becomes_a_readable_transcript(workspace, stand_in):

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from boxes import commands, docker_engine, lifecycle, workspaces
+from tests.conftest import wait_for_run as wait
 from workspaces import runs
 from workspaces.models import Run
 
@@ -16,16 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def workspace(engine, make_user):
     return workspaces.create_workspace(make_user(), "proj", "main")
-
-
-def wait(run, until=Run.FINISHED, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.status in until:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
 
 
 def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):

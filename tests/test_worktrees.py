@@ -5,6 +5,7 @@ import time
 import pytest
 
 from boxes import commands, lifecycle, reaper, workspaces
+from tests.conftest import wait_for_run as finished
 from workspaces import runs
 from workspaces.models import Run
 
@@ -15,16 +16,6 @@ def sh(box, script):
     result = commands.run(box, ["sh", "-c", script])
     assert result.ok, (result.error, result.output)
     return result.output.decode().strip()
-
-
-def finished(run, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.finished:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(run.status)
 
 
 @pytest.fixture

@@ -1,0 +1,40 @@
+"""A throwaway Spoon for a benchmark: its own data directory and installation
+id (so it never touches a real Spoon's boxes), boxes without a network."""
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start(**environment) -> tuple[str, str]:
+    """Set Django up in a fresh data directory; returns (data dir, instance id)."""
+    data_dir = tempfile.mkdtemp(prefix="spoon-bench-")
+    instance = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ.update(
+        SPOON_DATA_DIR=data_dir,
+        SPOON_INSTANCE=instance,
+        SPOON_BOX_NETWORK="none",
+        DJANGO_SETTINGS_MODULE="spoon.settings",
+        **environment,
+    )
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return data_dir, instance
+
+
+def finish(data_dir: str, instance: str) -> None:
+    """Remove every container and volume the benchmark made, and its data."""
+    from boxes import docker_engine
+
+    docker_engine.remove_labeled(f"spoon.instance={instance}")
+    shutil.rmtree(data_dir, ignore_errors=True)
