@@ -177,6 +177,38 @@ async def ctrl_c(term) -> float:
     return done - began
 
 
+async def daphne_floor(keys: int) -> list[float]:
+    """The same keystroke round trip through daphne with an app that only
+    echoes: what daphne and the WebSocket client cost before Spoon does anything."""
+    import websockets
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+         "echo_asgi:application"],
+        cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        samples = []
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            for _ in range(keys):
+                began = time.perf_counter()
+                await ws.send(b"x")
+                await ws.recv()
+                samples.append(time.perf_counter() - began)
+                await asyncio.sleep(0.005)
+        return samples
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -243,6 +275,11 @@ async def bench(args, user, cookie, box, url, origin, daphne_pid):
                 "<= +1 ms" if label == "p50" else "",
             )
         )
+
+    floor = await daphne_floor(args.keys)
+    floor_ms = statistics.median(floor) * 1000
+    rows.append(("echo via daphne, bare ASGI echo app (ms)", floor_ms, 0.0,
+                 "daphne + client, no box", ""))  # fmt: skip
 
     spoon_cc, direct_cc = await ctrl_c(spoon), await ctrl_c(direct)
     rows.append(("Ctrl-C under yes (ms)", spoon_cc * 1000, direct_cc * 1000, "", "<= 200 ms"))
