@@ -7,14 +7,15 @@ to start comes back as a non-zero Result carrying the real reason.
 """
 
 import asyncio
+import codecs
 import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
 from boxes import docker_engine, leases, lifecycle
@@ -127,6 +128,41 @@ def run(
         raise AssertionError("stream() always ends with a Result")
 
     return async_to_sync(collect)()
+
+
+SAVE_EVERY = 0.25  # seconds between saves of output that pages follow
+
+
+def run_following(
+    box: Box,
+    argv: list[str],
+    take_text: Callable[[str, bool], None],
+    save: Callable[[], None],
+    **options,
+) -> Result:
+    """Run argv as `run` does, handing its output to take_text(text, final)
+    as UTF-8 text as it comes (characters split between reads made whole),
+    and calling save() at most every SAVE_EVERY seconds and once at the end,
+    so a page can follow it. take_text runs on the event loop and must not
+    block; save runs in a thread of its own and may use the database. The
+    Result carries no output: take_text had it."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    saving = sync_to_async(save, thread_sensitive=False)
+
+    async def follow() -> Result:
+        saved_at = 0.0
+        async for item in stream(box, argv, **options):
+            if isinstance(item, Result):
+                take_text(decoder.decode(b"", final=True), True)
+                await saving()
+                return item
+            take_text(decoder.decode(item), False)
+            if time.monotonic() - saved_at > SAVE_EVERY:
+                await saving()
+                saved_at = time.monotonic()
+        raise AssertionError("stream() always ends with a Result")
+
+    return async_to_sync(follow)()
 
 
 def _exit_code(exec_id: str) -> int | None:

@@ -9,7 +9,6 @@ settings changed since the last successful run (their hash is kept in
 over whatever the repository wrote. Every run is recorded with its log.
 """
 
-import codecs
 import hashlib
 import io
 import logging
@@ -18,7 +17,6 @@ import threading
 import time
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.db.models import Value
@@ -231,25 +229,17 @@ def _step(run: DotfilesRun, log: RunLog, name: str, result) -> int:
 
 
 def _streamed(box, argv, log: RunLog, **options) -> commands.Result:
-    """Run argv with its output going into the run's log as it comes (saved
-    every quarter second), so a page follows a slow install script live.
-    The Result carries no output: the log has it already."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    add = sync_to_async(log.add, thread_sensitive=False)
+    """Run argv with its output going into the run's log as it comes, so a
+    page follows a slow install script live."""
+    pending = []
 
-    async def follow() -> commands.Result:
-        pending, saved_at = "", time.monotonic()
-        async for item in commands.stream(box, argv, **options):
-            if isinstance(item, commands.Result):
-                await add(pending + decoder.decode(b"", final=True))
-                return item
-            pending += decoder.decode(item)
-            if time.monotonic() - saved_at > 0.25:
-                await add(pending)
-                pending, saved_at = "", time.monotonic()
-        raise AssertionError("stream() always ends with a Result")
+    def save():
+        log.add("".join(pending))
+        pending.clear()
 
-    return async_to_sync(follow)()
+    return commands.run_following(
+        box, argv, lambda text, final: pending.append(text), save, **options
+    )
 
 
 def _apply(box, user, run, log, files_only, force_overlay) -> int:

@@ -1,13 +1,10 @@
 """Runs: project commands in a workspace, in the owner's box, with their
 output kept as it comes and a cancel that ends the process inside the box."""
 
-import codecs
 import logging
 import threading
-import time
 import uuid
 
-from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
@@ -173,40 +170,28 @@ def _agent_error(run: Run) -> str:
 
 
 def _stream_into(run: Run, box, cwd: str) -> commands.Result:
+    """Run the command with its output (capped) and, for an agent, its
+    transcript stored as they come, so pages follow it live."""
     limit = settings.SPOON_EXEC_OUTPUT_LIMIT
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     transcript = Transcript() if run.agent_id else None
+    kept = {"text": "", "truncated": False}
 
-    def save(text: str, truncated: bool) -> None:
+    def take_text(piece: str, final: bool) -> None:
+        if transcript:
+            transcript.feed(piece)
+            if final:
+                transcript.close()
+        room = limit - len(kept["text"])
+        kept["truncated"] = kept["truncated"] or len(piece) > room
+        kept["text"] += piece[: max(room, 0)]
+
+    def save() -> None:
         entries = [e.as_dict() for e in transcript.entries] if transcript else []
         Run.objects.filter(pk=run.pk).update(
-            output=text, output_truncated=truncated, transcript=entries
+            output=kept["text"], output_truncated=kept["truncated"], transcript=entries
         )
 
-    saving = sync_to_async(save, thread_sensitive=False)
-
-    async def follow() -> commands.Result:
-        text, truncated, saved_at = "", False, 0.0
-        async for item in commands.stream(box, run.argv, cwd=cwd, token=run.token):
-            if isinstance(item, commands.Result):
-                last = decoder.decode(b"", final=True)
-                if transcript:
-                    transcript.feed(last)
-                    transcript.close()
-                await saving(text + last, truncated)
-                return item
-            piece = decoder.decode(item)
-            if transcript:
-                transcript.feed(piece)
-            room = limit - len(text)
-            truncated = truncated or len(piece) > room
-            text += piece[: max(room, 0)]
-            if time.monotonic() - saved_at > 0.25:
-                await saving(text, truncated)
-                saved_at = time.monotonic()
-        raise AssertionError("stream() always ends with a Result")
-
-    return async_to_sync(follow)()
+    return commands.run_following(box, run.argv, take_text, save, cwd=cwd, token=run.token)
 
 
 def cancel_run(run: Run) -> Run:
