@@ -59,6 +59,16 @@ def issue(user, owner=None, workspace: Workspace | None = None) -> str:
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
+def offer(ticket: str, socket_path: str) -> dict:
+    """What a ticket endpoint answers: the ticket, the WebSocket URL it opens,
+    and how long it lasts."""
+    return {
+        "ticket": ticket,
+        "ws_url": f"{socket_path}?ticket={ticket}",
+        "expires_in": TICKET_SECONDS,
+    }
+
+
 def redeem(ticket: str | None, user) -> Grant:
     """Check a ticket against the connecting user and spend it."""
     if not ticket:

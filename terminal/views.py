@@ -43,13 +43,7 @@ def issue_ticket(request):
         ticket = tickets.issue(request.user, owner=owner, workspace=workspace)
     except tickets.TicketRefused as refused:
         return JsonResponse({"error": str(refused)}, status=403)
-    return JsonResponse(
-        {
-            "ticket": ticket,
-            "ws_url": f"{reverse('terminal-socket')}?ticket={ticket}",
-            "expires_in": tickets.TICKET_SECONDS,
-        }
-    )
+    return JsonResponse(tickets.offer(ticket, reverse("terminal-socket")))
 
 
 def _number(text: str) -> int:

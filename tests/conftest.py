@@ -275,3 +275,29 @@ def wait_for_run(run, until=None, timeout=60):
             return run
         time.sleep(0.1)
     raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
+
+
+def run_in_threads(*calls):
+    """Call each function in a thread of its own, all at once; returns what
+    they returned and what they raised. Each thread closes its own database
+    connection."""
+    import threading
+
+    from django.db import connections
+
+    results, errors = [], []
+
+    def call(fn):
+        try:
+            results.append(fn())
+        except Exception as exc:  # noqa: BLE001 - returned to the test to assert on
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=call, args=(fn,)) for fn in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

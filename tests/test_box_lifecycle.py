@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,7 +12,7 @@ from django.test import override_settings
 from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
-from tests.conftest import REPO
+from tests.conftest import REPO, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,21 +100,7 @@ def test_ensure_is_idempotent_and_starts_a_stopped_box(engine, make_user):
 
 def test_twenty_concurrent_ensures_from_threads_leave_one_running_box(engine, make_user):
     user = make_user()
-    errors, boxes = [], []
-
-    def ensure():
-        try:
-            boxes.append(lifecycle.ensure_box(user).container_id)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=ensure) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    boxes, errors = run_in_threads(*[lambda: lifecycle.ensure_box(user).container_id] * 20)
     assert not errors
     found = docker_engine.list_containers({"spoon.user": Box.objects.get(user=user).username})
     assert len(found) == 1 and found[0].running

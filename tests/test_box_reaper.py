@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
+from tests.conftest import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,21 +152,7 @@ def test_two_reapers_at_once_do_no_harm(engine, make_user):
     boxes = [lifecycle.ensure_box(make_user()) for _ in range(3)]
     for box in boxes:
         make_idle(box)
-    reports, errors = [], []
-
-    def reap():
-        try:
-            reports.append(reaper.reap())
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=reap) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    reports, errors = run_in_threads(reaper.reap, reaper.reap)
     assert not errors
     assert sum(r.stopped for r in reports) == 3
     for box in boxes:
@@ -185,30 +171,14 @@ def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(engine, mak
     for _ in range(3):
         user = make_user()
         make_idle(lifecycle.ensure_box(user))
-        errors, handed_out = [], []
 
-        def use_the_box(user=user, handed_out=handed_out):
+        def use_the_box(user=user):
             lease = leases.acquire(lifecycle.box_for(user), Lease.Kind.RUN, "racing run")
-            handed_out.append(lifecycle.ensure_box(user, lease=lease))
+            return lifecycle.ensure_box(user, lease=lease)
 
-        def call(fn, errors=errors):
-            try:
-                fn()
-            except Exception as exc:  # noqa: BLE001 - asserted below
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        threads = [
-            threading.Thread(target=call, args=(reaper.reap,)),
-            threading.Thread(target=call, args=(use_the_box,)),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results, errors = run_in_threads(reaper.reap, use_the_box)
         assert not errors
-        (box,) = handed_out
+        (box,) = [r for r in results if isinstance(r, Box)]
         assert docker_engine.container_state(box.container_name).running, (
             "what ensure handed out under a lease was not stopped by the reaper"
         )

@@ -105,10 +105,4 @@ def stream_ticket(request, workspace_id, run_id):
     workspace = own_workspace(request, workspace_id)
     run = get_object_or_404(Run, pk=run_id, workspace=workspace)
     ticket = tickets.issue(request.user, workspace=workspace)
-    return JsonResponse(
-        {
-            "ticket": ticket,
-            "ws_url": f"/ws/runs/{run.pk}/?ticket={ticket}",
-            "expires_in": tickets.TICKET_SECONDS,
-        }
-    )
+    return JsonResponse(tickets.offer(ticket, f"/ws/runs/{run.pk}/"))
