@@ -12,11 +12,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from boxes import docker_engine, lifecycle, reaper
-from boxes.models import Box, Lease, Workspace
+from boxes.models import Box, Lease, RegisteredImage, Workspace
 
 # The engine's containers for the page being rendered (the ModelAdmin is
 # shared between requests, so it cannot hold them itself).
 _page_containers = contextvars.ContextVar("page_containers", default=None)
+_page_image_refs = contextvars.ContextVar("page_image_refs", default=None)
 
 
 def engine_containers(request) -> dict[str, docker_engine.ContainerState] | None:
@@ -207,9 +208,77 @@ class LeaseAdmin(admin.ModelAdmin):
         return lease.is_live
 
 
+def engine_image_refs(request) -> set[str] | None:
+    """The engine's image references, listed once per request; None when down."""
+    if not hasattr(request, "_spoon_image_refs"):
+        try:
+            request._spoon_image_refs = docker_engine.image_refs()
+        except docker_engine.EngineError:
+            request._spoon_image_refs = None
+    return request._spoon_image_refs
+
+
+def image_presence(ref: str, refs: set[str] | None) -> str:
+    if refs is None:
+        return "engine unreachable"
+    name_only = "@" not in ref and ":" not in ref.rpartition("/")[2]
+    return "present" if (f"{ref}:latest" if name_only else ref) in refs else "missing"
+
+
+@admin.register(RegisteredImage)
+class RegisteredImageAdmin(admin.ModelAdmin):
+    """What users may pick for their workspaces. Spoon registers the stacks it
+    builds and `manage.py buildimage`'s images; operators add others here."""
+
+    list_display = ("name", "ref", "engine_presence", "offered", "description", "used_by")
+    list_editable = ("offered",)
+    search_fields = ("name", "ref", "description")
+    readonly_fields = ("built_from", "packages", "created_at")
+    actions = ["pull_images"]
+
+    def changelist_view(self, request, extra_context=None):
+        token = _page_image_refs.set(engine_image_refs(request))
+        try:
+            response = super().changelist_view(request, extra_context)
+            return response.render() if hasattr(response, "render") else response
+        finally:
+            _page_image_refs.reset(token)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(workspace_count=Count("workspaces"))
+
+    @admin.display(description="in the engine")
+    def engine_presence(self, image):
+        return image_presence(image.ref, _page_image_refs.get())
+
+    @admin.display(description="workspaces", ordering="workspace_count")
+    def used_by(self, image):
+        return image.workspace_count
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if image_presence(obj.ref, engine_image_refs(request)) == "missing":
+            self.message_user(
+                request,
+                f'{obj.ref} is not in the engine yet: use the action "Pull from its '
+                f'registry", or build it, before users pick it.',
+                messages.WARNING,
+            )
+
+    @admin.action(description="Pull from its registry")
+    def pull_images(self, request, queryset):
+        for image in queryset:
+            try:
+                found = docker_engine.pull_image(image.ref)
+                self.message_user(request, f"Pulled {image.ref} ({found}).")
+            except docker_engine.EngineError as exc:
+                self.message_user(request, f"{image.ref}: {exc}", messages.ERROR)
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ("__str__", "user", "repo_url", "image", "created_at")
+    list_select_related = ("user", "image")
     search_fields = ("spoon", "branch", "user__username", "repo_url")
     readonly_fields = ("user", "spoon", "branch", "repo_url", "created_at")
 

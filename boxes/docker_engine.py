@@ -130,6 +130,16 @@ def image_id(ref: str) -> str | None:
         return None
 
 
+def image_refs() -> set[str]:
+    """Every tag and digest reference the engine holds, from one call."""
+    found = _call(_client().api.images)
+    return {
+        ref
+        for image in found
+        for ref in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])
+    }
+
+
 def import_rootfs(tar_path, ref: str, changes: list[str]) -> str:
     """Import a root file system tarball as image `ref` (like `docker import`)."""
     repository, _, tag = ref.rpartition(":")

@@ -119,7 +119,7 @@ def resolve_image(explicit: str = "", workspace=None, box=None) -> tuple[str, st
     """
     choices = [
         ("asked for", explicit),
-        ("set on the workspace", workspace.image if workspace else ""),
+        ("set on the workspace", workspace.image.ref if workspace and workspace.image else ""),
         ("set for the user", box.image if box else ""),
         ("SPOON_JOB_IMAGE", settings.SPOON_JOB_IMAGE),
     ]

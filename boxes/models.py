@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from boxes.naming import validate_linux_name
+from boxes.naming import validate_image_name, validate_image_ref, validate_linux_name
 
 
 class Box(models.Model):
@@ -107,6 +107,36 @@ class Lease(models.Model):
         return self.expires_at > timezone.now()
 
 
+class RegisteredImage(models.Model):
+    """An image operators offer: users pick registered images for their
+    workspaces, and `manage.py buildimage` builds new ones from them."""
+
+    name = models.CharField(
+        max_length=64, unique=True, validators=[validate_image_name], help_text="What users pick."
+    )
+    ref = models.CharField(
+        max_length=255,
+        unique=True,
+        validators=[validate_image_ref],
+        help_text="The engine's reference: repository:tag, or name@sha256:digest.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+    offered = models.BooleanField(
+        default=True, help_text="Users can pick it; workspaces that have it keep it either way."
+    )
+    # Set when Spoon built it (images/stacks or `manage.py buildimage`).
+    built_from = models.CharField(max_length=255, blank=True)
+    packages = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "image"
+
+    def __str__(self):
+        return self.name
+
+
 class Workspace(models.Model):
     """A thread's folder in the box: ~/Code/<spoon>/<branch>."""
 
@@ -116,8 +146,13 @@ class Workspace(models.Model):
     spoon = models.CharField(max_length=64)
     branch = models.CharField(max_length=200)
     repo_url = models.CharField(max_length=500, blank=True)
-    image = models.CharField(
-        max_length=255, blank=True, help_text="This workspace's image; empty means the user's."
+    image = models.ForeignKey(
+        RegisteredImage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="workspaces",
+        help_text="This workspace's image; empty means the user's.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

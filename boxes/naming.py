@@ -1,4 +1,5 @@
-"""Names that end up inside boxes: Linux user names and workspace folders."""
+"""Names that end up inside boxes or the engine: Linux user names, workspace
+folders, image names and references, Debian package names."""
 
 import re
 import unicodedata
@@ -16,6 +17,18 @@ RESERVED = frozenset(
     "spoon docker".split()
 )
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# What users pick; it also becomes a tag (spoon-custom:<name>), so it keeps to
+# the characters a tag allows.
+IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# An engine reference: [host[:port]/]path[:tag][@sha256:digest], as docker
+# parses it (path components lower-case).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REF = re.compile(
+    rf"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+# Debian policy's package names, optionally pinned to a version (name=1.2-3).
+DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$")
 
 
 def validate_linux_name(name: str) -> None:
@@ -57,3 +70,30 @@ def validate_workspace_names(spoon: str, branch: str) -> None:
         )
     if branch.endswith(".lock") or any(s.endswith(".") for s in segments):
         raise ValidationError(f"Branch {branch!r} is not a valid git branch name.")
+
+
+def validate_image_name(name: str) -> None:
+    if not IMAGE_NAME.match(name):
+        raise ValidationError(
+            f"Image name {name!r}: lower-case letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit, at most 64 characters."
+        )
+
+
+def validate_image_ref(ref: str) -> None:
+    if len(ref) > 255 or not IMAGE_REF.match(ref):
+        raise ValidationError(
+            f"{ref!r} is not an image reference: write it as docker does, such as "
+            "debian:bookworm, 127.0.0.1:5000/team/node:20 or name@sha256:<digest>."
+        )
+
+
+def validate_debian_packages(packages: list[str]) -> None:
+    if not packages:
+        raise ValidationError("Name at least one Debian package.")
+    bad = [p for p in packages if not DEBIAN_PACKAGE.match(p)]
+    if bad:
+        raise ValidationError(
+            f"Not Debian package names: {', '.join(map(repr, bad))} (lower-case letters, "
+            "digits, '+', '-', '.', optionally =version)."
+        )

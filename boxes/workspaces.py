@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from boxes import commands, leases, lifecycle
-from boxes.models import Lease, Workspace
+from boxes.models import Lease, RegisteredImage, Workspace
 from boxes.naming import validate_workspace_names
 
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@host:owner/repo.git
@@ -64,7 +64,7 @@ def validate_repo_url(url: str) -> None:
 
 
 def create_workspace(
-    user, spoon: str, branch: str, repo_url: str = "", image: str = ""
+    user, spoon: str, branch: str, repo_url: str = "", image: RegisteredImage | None = None
 ) -> Workspace:
     """Validate, make the folder (cloning when a URL is given), record it."""
     validate_workspace_names(spoon, branch)
@@ -87,6 +87,13 @@ def create_workspace(
     except IntegrityError as exc:
         raise ValidationError(f"You have a workspace {spoon}/{branch} already.") from exc
     return workspace
+
+
+def set_workspace_image(workspace: Workspace, image: RegisteredImage | None) -> None:
+    """The box moves to it on the workspace's next terminal or run; a box
+    that something else holds moves once that lets go."""
+    workspace.image = image
+    workspace.save(update_fields=["image"])
 
 
 def delete_workspace(workspace: Workspace, delete_checkout: bool = False) -> None:

@@ -74,6 +74,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.window_open.set()
         self.unacked = 0
         self.early_input: list[bytes] = []
+        self.notes: list[str] = []
         query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
         ticket = (query.get("ticket") or [None])[0]
         try:
@@ -96,7 +97,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             session, cwd = session_and_cwd(box, self.grant.workspace)
             self.terminal = BoxTerminal(box, session, cwd)
             await self.terminal.start(*self.size)
-            await self.status("connected")
+            # tmux's screen hides text written before it; the status line shows notes.
+            await self.status(
+                "connected", " ".join(["Connected.", *self.notes]) if self.notes else ""
+            )
             for data in self.early_input:
                 self.terminal.writer.write(data)
             self.early_input.clear()
@@ -129,6 +133,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         failed = await DotfilesRun.objects.filter(user=self.grant.owner).afirst()
         if failed is not None and failed.status == DotfilesRun.Status.FAILED:
             note = "Applying your dotfiles failed; see Settings -> Dotfiles for its log."
+            self.notes.append(note)
             await self.send(text_data=json.dumps({"type": "error", "message": note}))
 
     def bring_up(self):
@@ -145,6 +150,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if self.closing:
             leases.release(self.lease)
             raise asyncio.CancelledError
+        if box.update_pending:
+            self.notes.append(
+                f"Your box still runs {box.running_image}, as something else uses it; "
+                f"this terminal's image takes over once nothing does."
+            )
         return box
 
     async def pump_output(self):
@@ -228,8 +238,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if self.unacked <= LOW_WATER:
             self.window_open.set()
 
-    async def status(self, state: str):
-        await self.send(text_data=json.dumps({"type": "status", "state": state}))
+    async def status(self, state: str, detail: str = ""):
+        message = {"type": "status", "state": state}
+        if detail:
+            message["detail"] = detail
+        await self.send(text_data=json.dumps(message))
 
     async def disconnect(self, code):
         self.closing = True

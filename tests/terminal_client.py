@@ -20,6 +20,7 @@ class TerminalClient:
         self.ws = WebsocketCommunicator(application, path, headers=headers)
         self.output = bytearray()
         self.statuses: list[str] = []
+        self.details: list[str] = []
         self.closed_with: int | None = None
         self.ack = True
 
@@ -53,6 +54,7 @@ class TerminalClient:
             body = json.loads(message["text"])
             if body.get("type") == "status":
                 self.statuses.append(body["state"])
+                self.details.append(body.get("detail", ""))
         return message
 
     async def read_until(self, needle: bytes, timeout=15.0) -> bytes:

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from boxes import docker_engine, workspaces
+from boxes.models import RegisteredImage
 from tests.conftest import wait_for_run as finished
 from workspaces import runs
 from workspaces.models import Agent, Run, WorkspaceAgent
@@ -85,7 +86,8 @@ def test_the_workspaces_agent_is_used_and_the_image_is_checked_first(workspace, 
     run = finished(runs.start_agent_turn(workspace, "hello"))
     assert run.agent == stand_in and run.image == stand_in.image
     with pytest.raises(ValidationError, match="spoon-test-missing:none"):
-        runs.start_agent_turn(workspace, "x", agent=stand_in, image="spoon-test-missing:none")
+        missing = RegisteredImage.objects.create(name="missing", ref="spoon-test-missing:none")
+        runs.start_agent_turn(workspace, "x", agent=stand_in, image=missing)
     assert not Run.objects.filter(image="spoon-test-missing:none").exists(), "refused before it ran"
 
 

@@ -148,12 +148,12 @@ def test_a_missing_image_is_a_clear_error_before_anything_is_made(engine, make_u
 
 
 def test_image_resolution_order(engine, make_user, settings):
-    from boxes.models import Workspace
+    from boxes.models import RegisteredImage, Workspace
 
     box = lifecycle.box_for(make_user())
     job = settings.SPOON_JOB_IMAGE
     base = settings.SPOON_BASE_IMAGE
-    workspace = Workspace(spoon="s", branch="b", image=base)
+    workspace = Workspace(spoon="s", branch="b", image=RegisteredImage(name="b", ref=base))
     assert images.resolve_image(box=box)[0] == job
     box.image = base
     assert images.resolve_image(box=box)[0] == base

@@ -40,6 +40,7 @@ def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
     docker_engine.remove_image(ref)
     assert docker_engine.image_id(ref) is None
     env = {**os.environ, "SPOON_JOB_IMAGE": ref}
+    pulled_refs = [ref]
     try:
         pulled = manage("pulljobimage", env=env, check=False)
         assert pulled.returncode == 0, pulled.stderr
@@ -48,6 +49,7 @@ def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
         assert manage("checkdocker", env=env, check=False).returncode == 0
 
         (by_digest,) = [d for d in docker_engine.repo_digests(ref) if d.startswith(registry)]
+        pulled_refs.append(by_digest)
         docker_engine.remove_image(ref)
         docker_engine.remove_image(by_digest)
         env["SPOON_JOB_IMAGE"] = by_digest
@@ -55,7 +57,8 @@ def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
         assert pulled.returncode == 0, pulled.stderr
         assert docker_engine.image_id(by_digest) == docker_engine.image_id(settings.SPOON_JOB_IMAGE)
     finally:
-        docker_engine.remove_image(ref)
+        for pulled_ref in pulled_refs:
+            docker_engine.remove_image(pulled_ref)
 
 
 def test_a_missing_tag_is_a_clear_error(engine, registry):

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from boxes import commands, docker_engine, lifecycle, workspaces
+from boxes.models import RegisteredImage
 from tests.conftest import wait_for_run as wait
 from workspaces import runs
 from workspaces.models import Run
@@ -65,7 +66,7 @@ def test_a_missing_command_fails_with_the_reason(workspace):
 
 
 def test_a_missing_image_fails_with_the_reason(workspace):
-    workspace.image = "spoon-test-missing:none"
+    workspace.image = RegisteredImage.objects.create(name="missing", ref="spoon-test-missing:none")
     workspace.save()
     box = lifecycle.box_for(workspace.user)
     docker_engine.remove_container(box.container_name)

@@ -8,6 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
 
+from boxes import stacks
 from boxes.models import Workspace
 from terminal import tickets
 from workspaces import runs
@@ -23,6 +24,7 @@ def describe(run: Run, with_output=True) -> dict:
         "id": run.pk,
         "argv": run.argv,
         "explore": run.explore,
+        "image": run.image,
         "worktree": run.worktree,
         "status": run.status,
         "exit_code": run.exit_code,
@@ -56,21 +58,24 @@ def run_list(request, workspace_id):
         data = json.loads(request.body or b"{}")
         if not isinstance(data, dict):
             return error("The body must be a JSON object.", "body")
+        if not isinstance(data.get("image", ""), str):
+            return error("image must be the name of an offered image.", "image")
+        try:
+            image = stacks.pick(data.get("image", ""), current=workspace.image)
+        except ValidationError as exc:
+            return error(exc.messages[0], "image")
         if "prompt" in data:
             agent = None
             if data.get("agent"):
                 agent = Agent.objects.filter(name=data["agent"]).first()
                 if agent is None:
                     return error(f"No agent {data['agent']!r}.", "agent")
-            image = data.get("image", "")
-            if not isinstance(image, str):
-                return error("image must be text.", "image")
             run = runs.start_agent_turn(workspace, data["prompt"], agent=agent, image=image)
         else:
             explore = data.get("explore", False)
             if not isinstance(explore, bool):
                 return error("explore must be true or false.", "explore")
-            run = runs.start_run(workspace, data.get("argv"), explore=explore)
+            run = runs.start_run(workspace, data.get("argv"), explore=explore, image=image)
     except json.JSONDecodeError:
         return error("The body must be JSON.", "body")
     except runs.Busy as exc:

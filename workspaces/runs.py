@@ -11,7 +11,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from boxes import commands, docker_engine, images, leases, lifecycle
-from boxes.models import Lease, Workspace
+from boxes.models import Lease, RegisteredImage, Workspace
 from workspaces.models import Agent, Run
 from workspaces.transcript import Transcript
 
@@ -35,14 +35,25 @@ def validate_argv(argv) -> list[str]:
     return argv
 
 
-def start_run(workspace: Workspace, argv: list[str], explore: bool = False) -> Run:
-    """Queue a project command and carry it out in a thread."""
+def start_run(
+    workspace: Workspace,
+    argv: list[str],
+    explore: bool = False,
+    image: RegisteredImage | None = None,
+) -> Run:
+    """Queue a project command and carry it out in a thread, on its image (the
+    run's > the workspace's > the user's > SPOON_JOB_IMAGE); a missing one
+    makes a failed run that says so."""
     run = Run(workspace=workspace, argv=validate_argv(argv), explore=explore)
+    run.image = _needed_image(workspace, image.ref if image else "")
     return _start(workspace, run)
 
 
 def start_agent_turn(
-    workspace: Workspace, prompt: str, agent: Agent | None = None, image=""
+    workspace: Workspace,
+    prompt: str,
+    agent: Agent | None = None,
+    image: RegisteredImage | None = None,
 ) -> Run:
     """Queue a coding-agent turn: the run's agent, else the workspace's, else codex.
     Its image (run > agent > workspace > user > SPOON_JOB_IMAGE) is checked first."""
@@ -52,17 +63,22 @@ def start_agent_turn(
     agent = agent or (choice.agent if choice else Agent.objects.filter(name="codex").first())
     if agent is None:
         raise ValidationError("No agent is registered; add one in the admin.")
-    explicit = image or agent.image
+    explicit = image.ref if image else agent.image
     try:
         images.resolve_image(
             explicit=explicit, workspace=workspace, box=lifecycle.box_for(workspace.user)
         )
     except docker_engine.EngineError as exc:
         raise ValidationError(str(exc)) from exc
-    run = Run(
-        workspace=workspace, argv=agent.command(prompt), agent=agent, prompt=prompt, image=explicit
-    )
+    run = Run(workspace=workspace, argv=agent.command(prompt), agent=agent, prompt=prompt)
+    run.image = _needed_image(workspace, explicit)
     return _start(workspace, run)
+
+
+def _needed_image(workspace: Workspace, explicit: str) -> str:
+    """A run needs its workspace's image as much as its own: it never runs in
+    a box left on another image because something else holds the box."""
+    return explicit or (workspace.image.ref if workspace.image else "")
 
 
 def _start(workspace: Workspace, run: Run) -> Run:

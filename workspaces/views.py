@@ -4,18 +4,22 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from boxes import docker_engine, lifecycle, workspaces
-from boxes.models import Workspace
+from boxes import docker_engine, lifecycle, stacks, workspaces
+from boxes.models import RegisteredImage, Workspace
 
 
 @login_required
 def workspace_list(request):
-    form, error = {"spoon": "", "branch": "main", "repo_url": ""}, ""
+    form, error = {"spoon": "", "branch": "main", "repo_url": "", "image": ""}, ""
     if request.method == "POST":
         form = {k: request.POST.get(k, "").strip() for k in form}
         try:
             made = workspaces.create_workspace(
-                request.user, form["spoon"], form["branch"], form["repo_url"]
+                request.user,
+                form["spoon"],
+                form["branch"],
+                form["repo_url"],
+                image=stacks.pick(form["image"]),
             )
             messages.success(request, f"Made ~/{made.relative_path}.")
             return redirect("workspaces:detail", made.pk)
@@ -25,7 +29,10 @@ def workspace_list(request):
             error = str(exc)
     context = {
         "nav": "workspaces",
-        "workspaces": Workspace.objects.filter(user=request.user).order_by("spoon", "branch"),
+        "workspaces": Workspace.objects.filter(user=request.user)
+        .select_related("image")
+        .order_by("spoon", "branch"),
+        "images": RegisteredImage.objects.filter(offered=True),
         "form": form,
         "error": error,
     }
@@ -40,8 +47,28 @@ def workspace_detail(request, workspace_id):
         "nav": "workspaces",
         "workspace": workspace,
         "agent": choice.agent if choice else "codex",
+        "images": RegisteredImage.objects.filter(offered=True).exclude(pk=workspace.image_id),
     }
     return render(request, "workspaces/detail.html", context)
+
+
+@login_required
+@require_POST
+def workspace_image(request, workspace_id):
+    workspace = get_object_or_404(Workspace, pk=workspace_id, user=request.user)
+    try:
+        image = stacks.pick(request.POST.get("image", "").strip(), current=workspace.image)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("workspaces:detail", workspace.pk)
+    workspaces.set_workspace_image(workspace, image)
+    chosen = image.name if image else "your default image"
+    messages.success(
+        request,
+        f"This workspace now uses {chosen}: your box moves to it at this workspace's next "
+        f"terminal or run, as soon as nothing else uses the box.",
+    )
+    return redirect("workspaces:detail", workspace.pk)
 
 
 @login_required
