@@ -2,6 +2,7 @@
 here): an image layer on the job image whose script prints the real event
 shapes."""
 
+import re
 import textwrap
 
 import pytest
@@ -102,3 +103,28 @@ def test_the_built_in_agents_are_registered():
     assert Agent.objects.get(name="codex").command("hi") == [
         "codex", "exec", "--json", "--skip-git-repo-check", "hi",
     ]  # fmt: skip
+
+
+def test_users_choose_a_workspaces_agent_on_its_page(workspace, stand_in, make_user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(workspace.user)
+    url = f"/workspaces/{workspace.pk}/agent"
+    page = client.get(f"/workspaces/{workspace.pk}/").content.decode()
+    assert 'value="stand-in"' in page and not re.search(r'value="stand-in"\s+selected', page)
+    client.post(url, {"agent": "stand-in"})
+    assert WorkspaceAgent.objects.get(workspace=workspace).agent == stand_in
+    page = client.get(f"/workspaces/{workspace.pk}/").content.decode()
+    assert re.search(r'value="stand-in"\s+selected', page)
+    assert finished(runs.start_agent_turn(workspace, "hi")).agent == stand_in
+
+    refused = client.post(url, {"agent": "nobody"}, follow=True)
+    assert "No agent &#x27;nobody&#x27;." in refused.content.decode()
+    assert WorkspaceAgent.objects.get(workspace=workspace).agent == stand_in, "kept"
+    client.post(url, {"agent": ""})
+    assert not WorkspaceAgent.objects.filter(workspace=workspace).exists()
+
+    stranger = Client()
+    stranger.force_login(make_user())
+    assert stranger.post(url, {"agent": "stand-in"}).status_code == 404

@@ -46,6 +46,14 @@ class WorkspaceAgent(models.Model):
     def __str__(self):
         return f"{self.agent} for {self.workspace}"
 
+    @classmethod
+    def choose(cls, workspace: Workspace, agent: Agent | None) -> None:
+        """The agent for the workspace's turns; None goes back to the default."""
+        if agent is None:
+            cls.objects.filter(workspace=workspace).delete()
+        else:
+            cls.objects.update_or_create(workspace=workspace, defaults={"agent": agent})
+
 
 class Run(models.Model):
     """A project command run in a workspace, in its owner's box."""

@@ -8,6 +8,7 @@ urlpatterns = [
     path("workspaces/<int:workspace_id>/", views.workspace_detail, name="detail"),
     path("workspaces/<int:workspace_id>/delete", views.workspace_delete, name="delete"),
     path("workspaces/<int:workspace_id>/image", views.workspace_image, name="image"),
+    path("workspaces/<int:workspace_id>/agent", views.workspace_agent, name="agent"),
     path("api/workspaces/<int:workspace_id>/runs/", api.run_list, name="runs"),
     path("api/workspaces/<int:workspace_id>/runs/<int:run_id>", api.run_detail, name="run"),
     path("api/workspaces/<int:workspace_id>/runs/<int:run_id>/cancel", api.cancel, name="cancel"),

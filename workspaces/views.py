@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from boxes import docker_engine, lifecycle, stacks, workspaces
 from boxes.models import RegisteredImage, Workspace
+from workspaces.models import Agent, WorkspaceAgent
 
 
 @login_required
@@ -47,6 +48,8 @@ def workspace_detail(request, workspace_id):
         "nav": "workspaces",
         "workspace": workspace,
         "agent": choice.agent if choice else "codex",
+        "chosen_agent": choice.agent if choice else None,
+        "agents": Agent.objects.order_by("name"),
         "images": RegisteredImage.objects.filter(offered=True).exclude(pk=workspace.image_id),
     }
     return render(request, "workspaces/detail.html", context)
@@ -68,6 +71,20 @@ def workspace_image(request, workspace_id):
         f"This workspace now uses {chosen}: your box moves to it at this workspace's next "
         f"terminal or run, as soon as nothing else uses the box.",
     )
+    return redirect("workspaces:detail", workspace.pk)
+
+
+@login_required
+@require_POST
+def workspace_agent(request, workspace_id):
+    workspace = get_object_or_404(Workspace, pk=workspace_id, user=request.user)
+    name = request.POST.get("agent", "").strip()
+    agent = Agent.objects.filter(name=name).first() if name else None
+    if name and agent is None:
+        messages.error(request, f"No agent {name!r}.")
+    else:
+        WorkspaceAgent.choose(workspace, agent)
+        messages.success(request, f"This workspace's turns now use {agent or 'the default agent'}.")
     return redirect("workspaces:detail", workspace.pk)
 
 
