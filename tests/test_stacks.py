@@ -234,3 +234,32 @@ def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_us
     ]
     assert "still runs spoon-stack:python" in detail
     leases.release(held)
+
+
+def test_a_run_never_runs_on_another_image_than_its_workspaces(registered, make_user):
+    from boxes import leases, workspaces
+    from boxes.models import Lease
+
+    user = make_user()
+    workspace = workspaces.create_workspace(user, "s", "main")
+    held = leases.acquire(lifecycle.box_for(user), Lease.Kind.TERMINAL, "a terminal elsewhere")
+    workspaces.set_workspace_image(workspace, registered["python"])
+    run = wait_for_run(runs.start_run(workspace, ["python", "--version"]))
+    assert run.status == Run.Status.FAILED
+    assert "runs another image and is in use" in run.error and "spoon-stack:python" in run.error
+    leases.release(held)
+    run = wait_for_run(runs.start_run(workspace, ["python", "--version"]))
+    assert run.status == Run.Status.SUCCEEDED, "once nothing else holds the box, it moves"
+
+
+def test_an_image_a_workspace_uses_cannot_be_deleted(registered, make_user):
+    from boxes import workspaces
+
+    workspace = workspaces.create_workspace(make_user(), "s", "main", image=registered["node"])
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    url = f"/admin/boxes/registeredimage/{registered['node'].pk}/delete/"
+    page = html.unescape(client.post(url, {"post": "yes"}).content.decode())
+    assert "would require deleting the following protected related objects" in page
+    workspace.refresh_from_db()
+    assert workspace.image == registered["node"]
