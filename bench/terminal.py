@@ -150,18 +150,21 @@ async def throughput(term, megabytes) -> float:
     return megabytes / (done - started)
 
 
-async def echo_latency(term, keys) -> list[float]:
-    samples = []
+async def echo_latencies(terms, keys) -> list[list[float]]:
+    """Each terminal's keystroke round trips, taken in turn, so that both
+    meet the machine in the same moods."""
+    samples = [[] for _ in terms]
     for i in range(keys):
         key = b"x" if i % 2 == 0 else b"\x7f"
-        start = len(term.buffer)
-        began = time.perf_counter()
-        await term.type(key)
-        while len(term.buffer) == start:
-            term.arrived.clear()
-            await term.arrived.wait()
-        samples.append(time.perf_counter() - began)
-        await asyncio.sleep(0.005)
+        for term, taken in zip(terms, samples, strict=True):
+            start = len(term.buffer)
+            began = time.perf_counter()
+            await term.type(key)
+            while len(term.buffer) == start:
+                term.arrived.clear()
+                await term.arrived.wait()
+            taken.append(time.perf_counter() - began)
+            await asyncio.sleep(0.005)
     return samples
 
 
@@ -259,8 +262,7 @@ async def bench(args, user, cookie, box, url, origin, daphne_pid):
     await spoon.type(b"clear\r")
     await direct.type(b"clear\r")
     await asyncio.sleep(0.5)
-    spoon_echo = await echo_latency(spoon, args.keys)
-    direct_echo = await echo_latency(direct, args.keys)
+    spoon_echo, direct_echo = await echo_latencies([spoon, direct], args.keys)
     for label, fn in (
         ("p50", statistics.median),
         ("p99", lambda v: sorted(v)[int(len(v) * 0.99) - 1]),
