@@ -263,3 +263,25 @@ def test_an_image_a_workspace_uses_cannot_be_deleted(registered, make_user):
     assert "would require deleting the following protected related objects" in page
     workspace.refresh_from_db()
     assert workspace.image == registered["node"]
+
+
+@pytest.mark.browser
+def test_a_workspace_made_on_a_picked_image_in_the_browser_runs_there(
+    stack_refs, spoon_server, page
+):
+    from tests.conftest import manage, new_user_logged_in
+
+    manage("buildimages", env=spoon_server.env)  # registers the (current) stacks there
+    new_user_logged_in(page, spoon_server, "/workspaces/")
+    page.fill("#spoon", "py")
+    page.fill("#branch", "main")
+    page.select_option("#image", "python")
+    page.click("text=Make workspace")
+    page.wait_for_url("**/workspaces/*/", timeout=60_000)
+    assert page.locator("#image").input_value() == "python"
+    page.fill("#command", "python --version")
+    page.click("[data-run-form] button[type=submit]")
+    page.wait_for_selector("[data-run-title][data-status=succeeded]", timeout=60_000)
+    assert "Python 3." in page.locator("[data-run-output]").inner_text()
+    page.goto(f"{spoon_server.url}/workspaces/")
+    assert page.locator(".badge", has_text="python").count() == 1
