@@ -3,55 +3,17 @@ Errors answer {"error": "...", "field": "..."}."""
 
 import base64
 import binascii
-import json
-from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_http_methods
 
 from boxes import docker_engine, leases, lifecycle
 from boxes.models import Lease
 from dotfiles import encryption, files, validation
 from dotfiles.materialize import apply_in_background
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
-
-
-def error(message: str, field: str | None = None, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message, "field": field}, status=status)
-
-
-def api(methods):
-    """Logged-in users only (401 as JSON, not a login redirect); bad input and
-    validation failures become JSON errors."""
-
-    def decorate(view):
-        @require_http_methods(methods)
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                return error("Log in first.", status=401)
-            try:
-                return view(request, *args, **kwargs)
-            except json.JSONDecodeError:
-                return error("The body must be JSON.", "body")
-            except files.TooLarge as exc:
-                return error(exc.messages[0], "content", status=413)
-            except ValidationError as exc:
-                field = getattr(exc, "field", None) or ("path" if "path" in kwargs else None)
-                return error(exc.messages[0], field)
-
-        return wrapper
-
-    return decorate
-
-
-def body(request) -> dict:
-    data = json.loads(request.body or b"{}")
-    if not isinstance(data, dict):
-        raise json.JSONDecodeError("not an object", "", 0)
-    return data
+from spoon.json_api import api, body, error
 
 
 def describe(file: OverlayFile) -> dict:
@@ -69,7 +31,7 @@ def file_list(request):
     return JsonResponse({"files": [describe(f) for f in found]})
 
 
-@api(["GET", "PUT", "DELETE"])
+@api(["GET", "PUT", "DELETE"], field="path")
 def file_detail(request, path):
     path = validation.overlay_path(path)
     if request.method == "PUT":

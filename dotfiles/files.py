@@ -12,7 +12,9 @@ from dotfiles.models import DotfilesRun, OverlayFile
 
 
 class TooLarge(ValidationError):
-    pass
+    # The JSON API answers it as 413, about the content.
+    status = 413
+    field = "content"
 
 
 def total_bytes(user, excluding: str | None = None) -> int:

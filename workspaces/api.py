@@ -6,17 +6,13 @@ import json
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_http_methods
 
 from boxes import stacks
 from boxes.models import Workspace
+from spoon.json_api import api, error
 from terminal import tickets
 from workspaces import runs
 from workspaces.models import Agent, Run
-
-
-def error(message, field=None, status=400):
-    return JsonResponse({"error": message, "field": field}, status=status)
 
 
 def describe(run: Run, with_output=True) -> dict:
@@ -42,15 +38,18 @@ def describe(run: Run, with_output=True) -> dict:
     return answer
 
 
-def own_workspace(request, workspace_id) -> Workspace:
-    return get_object_or_404(Workspace, pk=workspace_id, user=request.user)
+def own_run(request, workspace_id, run_id) -> Run:
+    return get_object_or_404(
+        Run.objects.select_related("workspace"),
+        pk=run_id,
+        workspace_id=workspace_id,
+        workspace__user=request.user,
+    )
 
 
-@require_http_methods(["GET", "POST"])
+@api(["GET", "POST"])
 def run_list(request, workspace_id):
-    if not request.user.is_authenticated:
-        return error("Log in first.", status=401)
-    workspace = own_workspace(request, workspace_id)
+    workspace = get_object_or_404(Workspace, pk=workspace_id, user=request.user)
     if request.method == "GET":
         found = workspace.runs.all()[:50]
         return JsonResponse({"runs": [describe(r, with_output=False) for r in found]})
@@ -76,8 +75,6 @@ def run_list(request, workspace_id):
             if not isinstance(explore, bool):
                 return error("explore must be true or false.", "explore")
             run = runs.start_run(workspace, data.get("argv"), explore=explore, image=image)
-    except json.JSONDecodeError:
-        return error("The body must be JSON.", "body")
     except runs.Busy as exc:
         return error(exc.messages[0], "argv", status=409)
     except ValidationError as exc:
@@ -85,29 +82,19 @@ def run_list(request, workspace_id):
     return JsonResponse(describe(run), status=201)
 
 
-@require_http_methods(["GET"])
+@api(["GET"])
 def run_detail(request, workspace_id, run_id):
-    if not request.user.is_authenticated:
-        return error("Log in first.", status=401)
-    workspace = own_workspace(request, workspace_id)
-    return JsonResponse(describe(get_object_or_404(Run, pk=run_id, workspace=workspace)))
+    return JsonResponse(describe(own_run(request, workspace_id, run_id)))
 
 
-@require_http_methods(["POST"])
+@api(["POST"])
 def cancel(request, workspace_id, run_id):
-    if not request.user.is_authenticated:
-        return error("Log in first.", status=401)
-    workspace = own_workspace(request, workspace_id)
-    run = get_object_or_404(Run, pk=run_id, workspace=workspace)
-    return JsonResponse(describe(runs.cancel_run(run)))
+    return JsonResponse(describe(runs.cancel_run(own_run(request, workspace_id, run_id))))
 
 
-@require_http_methods(["POST"])
+@api(["POST"])
 def stream_ticket(request, workspace_id, run_id):
     """A ticket for the run's live output (/ws/runs/<id>/), like the terminal's."""
-    if not request.user.is_authenticated:
-        return error("Log in first.", status=401)
-    workspace = own_workspace(request, workspace_id)
-    run = get_object_or_404(Run, pk=run_id, workspace=workspace)
-    ticket = tickets.issue(request.user, workspace=workspace)
+    run = own_run(request, workspace_id, run_id)
+    ticket = tickets.issue(request.user, workspace=run.workspace)
     return JsonResponse(tickets.offer(ticket, f"/ws/runs/{run.pk}/"))
