@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from boxes import docker_engine, images
+from boxes import commands, docker_engine, images
 
 REPO = Path(__file__).resolve().parent.parent
 # Carries this run's installation id (the test data directory keeps its own),
@@ -263,6 +263,13 @@ def new_user_logged_in(page, server, landing: str) -> str:
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.url}{landing}")
     return username
+
+
+def sh(box, script: str) -> str:
+    """Run a shell script in the box as its user; its stripped output, or the test fails."""
+    result = commands.run(box, ["sh", "-c", script])
+    assert result.ok, (result.error, result.output)
+    return result.output.decode().strip()
 
 
 def wait_for_run(run, until=None, timeout=60):

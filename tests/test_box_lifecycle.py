@@ -12,15 +12,9 @@ from django.test import override_settings
 from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
-from tests.conftest import REPO, run_in_threads
+from tests.conftest import REPO, run_in_threads, sh
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sh(box, script):
-    result = commands.run(box, ["sh", "-c", script])
-    assert result.ok, (result.error, result.output)
-    return result.output.decode().strip()
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,9 @@ import pytest
 from boxes import commands, lifecycle
 from dotfiles import materialize
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile, Secret
+from tests.conftest import sh
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sh(box, script):
-    result = commands.run(box, ["sh", "-c", script])
-    assert result.ok, (result.error, result.output)
-    return result.output.decode().strip()
 
 
 @pytest.fixture

@@ -3,16 +3,11 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from boxes import commands, lifecycle, workspaces
+from boxes import lifecycle, workspaces
 from boxes.models import Workspace
+from tests.conftest import sh
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sh(box, script):
-    result = commands.run(box, ["sh", "-c", script])
-    assert result.ok, (result.error, result.output)
-    return result.output.decode().strip()
 
 
 @pytest.fixture

@@ -4,18 +4,13 @@ import time
 
 import pytest
 
-from boxes import commands, lifecycle, reaper, workspaces
+from boxes import lifecycle, reaper, workspaces
+from tests.conftest import sh
 from tests.conftest import wait_for_run as finished
 from workspaces import runs
 from workspaces.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sh(box, script):
-    result = commands.run(box, ["sh", "-c", script])
-    assert result.ok, (result.error, result.output)
-    return result.output.decode().strip()
 
 
 @pytest.fixture
