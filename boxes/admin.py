@@ -20,17 +20,35 @@ _page_containers = contextvars.ContextVar("page_containers", default=None)
 _page_image_refs = contextvars.ContextVar("page_image_refs", default=None)
 
 
+def rendered_with(page_value: contextvars.ContextVar, value, view, request, *args):
+    """Call an admin view with value in page_value, and render it then: a
+    TemplateResponse would otherwise render after the value is gone."""
+    token = page_value.set(value)
+    try:
+        response = view(request, *args)
+        return response.render() if hasattr(response, "render") else response
+    finally:
+        page_value.reset(token)
+
+
+def once_per_request(request, name: str, ask_engine):
+    """ask_engine() the first time a request needs it; None when the engine is down."""
+    if not hasattr(request, name):
+        try:
+            setattr(request, name, ask_engine())
+        except docker_engine.EngineError:
+            setattr(request, name, None)
+    return getattr(request, name)
+
+
 def engine_containers(request) -> dict[str, docker_engine.ContainerState] | None:
     """This installation's containers, listed once per request; None when down."""
-    if not hasattr(request, "_spoon_containers"):
-        try:
-            found = docker_engine.list_containers(
-                {"spoon.box": "1", "spoon.instance": settings.SPOON_INSTANCE}
-            )
-            request._spoon_containers = {c.name: c for c in found}
-        except docker_engine.EngineError:
-            request._spoon_containers = None
-    return request._spoon_containers
+
+    def listed():
+        labels = {"spoon.box": "1", "spoon.instance": settings.SPOON_INSTANCE}
+        return {c.name: c for c in docker_engine.list_containers(labels)}
+
+    return once_per_request(request, "_spoon_containers", listed)
 
 
 def live_state(box: Box, containers) -> str:
@@ -105,22 +123,17 @@ class BoxAdmin(admin.ModelAdmin):
     inlines = [LeaseInline]
     actions = ["stop_boxes", "restart_boxes", "recreate_boxes", "reap_now"]
 
-    def _with_containers(self, request, view, *args):
-        token = _page_containers.set(engine_containers(request))
-        try:
-            response = view(request, *args)
-            # Render now: a TemplateResponse would otherwise render after
-            # the containers are gone from the context.
-            return response.render() if hasattr(response, "render") else response
-        finally:
-            _page_containers.reset(token)
-
     def changelist_view(self, request, extra_context=None):
-        return self._with_containers(request, super().changelist_view, extra_context)
+        containers = engine_containers(request)
+        view = super().changelist_view
+        return rendered_with(_page_containers, containers, view, request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        containers = engine_containers(request)
         view = super().change_view
-        return self._with_containers(request, view, object_id, form_url, extra_context)
+        return rendered_with(
+            _page_containers, containers, view, request, object_id, form_url, extra_context
+        )
 
     def get_queryset(self, request):
         now = timezone.now()
@@ -210,12 +223,7 @@ class LeaseAdmin(admin.ModelAdmin):
 
 def engine_image_refs(request) -> set[str] | None:
     """The engine's image references, listed once per request; None when down."""
-    if not hasattr(request, "_spoon_image_refs"):
-        try:
-            request._spoon_image_refs = docker_engine.image_refs()
-        except docker_engine.EngineError:
-            request._spoon_image_refs = None
-    return request._spoon_image_refs
+    return once_per_request(request, "_spoon_image_refs", docker_engine.image_refs)
 
 
 def image_presence(ref: str, refs: set[str] | None) -> str:
@@ -237,12 +245,9 @@ class RegisteredImageAdmin(admin.ModelAdmin):
     actions = ["pull_images"]
 
     def changelist_view(self, request, extra_context=None):
-        token = _page_image_refs.set(engine_image_refs(request))
-        try:
-            response = super().changelist_view(request, extra_context)
-            return response.render() if hasattr(response, "render") else response
-        finally:
-            _page_image_refs.reset(token)
+        refs = engine_image_refs(request)
+        view = super().changelist_view
+        return rendered_with(_page_image_refs, refs, view, request, extra_context)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(workspace_count=Count("workspaces"))
