@@ -14,8 +14,8 @@ from django.utils.html import format_html
 from boxes import docker_engine, lifecycle, reaper
 from boxes.models import Box, Lease, RegisteredImage, Workspace
 
-# The engine's containers for the page being rendered (the ModelAdmin is
-# shared between requests, so it cannot hold them itself).
+# What the engine said (containers, image references) for the page being
+# rendered: the ModelAdmin is shared between requests, so it cannot hold it.
 _page_containers = contextvars.ContextVar("page_containers", default=None)
 _page_image_refs = contextvars.ContextVar("page_image_refs", default=None)
 
