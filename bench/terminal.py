@@ -119,24 +119,23 @@ class DirectTerminal(Session):
         self.received = 0
 
     async def open(self, session="direct"):
-        from terminal.pty import BoxTerminal
+        from terminal.pty import attach
 
-        self.pty = BoxTerminal(self.box, session, self.box.home)
-        await self.pty.start(200, 50)
+        self.pty = await attach(self.box, session, self.box.home, 200, 50)
         self.reader = asyncio.create_task(self.read())
 
     async def read(self):
-        while data := await self.pty.reader.read(65536):
+        while data := await self.pty.read():
             self.received += len(data)
             self.take(data)
 
     async def type(self, data: bytes):
-        self.pty.writer.write(data)
-        await self.pty.writer.drain()
+        self.pty.write(data)
+        await self.pty.drain()
 
     async def close(self):
         self.reader.cancel()
-        await self.pty.close()
+        await self.pty.end()
 
 
 async def throughput(term, megabytes) -> float:

@@ -1,24 +1,21 @@
 """Running commands in a box: `run` collects, `stream` yields as it comes.
 
-Each command goes through spoon-exec, which records its session so that a
-timeout (or an abandoned stream) can end it with spoon-kill from a second
-exec: the Docker Engine cannot kill an exec by itself. Every way of failing
-to start comes back as a non-zero Result carrying the real reason.
+Both open the command with boxes.processes (so a timeout, or leaving a stream
+early, ends it inside the box), and every way of failing to start comes back
+as a non-zero Result carrying the real reason.
 """
 
 import asyncio
 import codecs
 import logging
-import struct
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
-from boxes import docker_engine, leases, lifecycle
+from boxes import docker_engine, leases, lifecycle, processes
 from boxes.models import Box, Lease
 
 logger = logging.getLogger(__name__)
@@ -42,40 +39,6 @@ class Result:
         return self.exit_code == 0
 
 
-# Callables (box -> dict) whose variables every command in a box also gets:
-# the dotfiles app adds the user's secrets. Boxes know nothing of them.
-ENVIRONMENT_PROVIDERS: list = []
-
-
-def environment(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """What a command sees: the login environment of /etc/profile.d/spoon.sh,
-    so tools installed into the home are found and install there too, plus
-    what the providers add. It reads the database: call it off the event loop."""
-    home = box.home
-    provided = {}
-    for provider in ENVIRONMENT_PROVIDERS:
-        provided.update(provider(box))
-    return {
-        **provided,
-        "HOME": home,
-        "USER": box.username,
-        "LOGNAME": box.username,
-        "SHELL": "/bin/bash",
-        "LANG": "C.UTF-8",
-        "PATH": f"{home}/.local/bin:{home}/.cargo/bin:{home}/go/bin:"
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "NPM_CONFIG_PREFIX": f"{home}/.local",
-        "CARGO_HOME": f"{home}/.cargo",
-        "GOPATH": f"{home}/go",
-        "PIP_BREAK_SYSTEM_PACKAGES": "1",
-        **(extra or {}),
-    }
-
-
-def _exec_argv(box: Box, token: str, argv: list[str], cwd: str | None) -> list[str]:
-    return ["/usr/local/bin/spoon-exec", token, cwd or box.home, *argv]
-
-
 def _error_for(code: int, output: bytes, argv: list[str]) -> str:
     if code == NOT_FOUND and b"spoon: command not found" in output:
         return f"command not found: {argv[0]}"
@@ -90,19 +53,6 @@ def _engine_failure(box: Box, exc: docker_engine.EngineError, started: float) ->
     else:
         reason = str(exc)
     return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=reason)
-
-
-def kill(box: Box, token: str) -> None:
-    """End everything the exec recorded under token started (TERM, then KILL).
-    A box that is gone has nothing left to end."""
-    try:
-        docker_engine.exec_run(
-            box.container_name,
-            ["/usr/local/bin/spoon-kill", token],
-            user=str(settings.SPOON_BOX_UID),
-        )
-    except docker_engine.EngineError as exc:
-        logger.warning("could not end exec %s in %s: %s", token, box.container_name, exc)
 
 
 def run(
@@ -165,17 +115,6 @@ def run_following(
     return async_to_sync(follow)()
 
 
-def _exit_code(exec_id: str) -> int | None:
-    """The exit code; None if the engine still calls it running after a second."""
-    # The output can end a moment before the engine records the exit.
-    for _ in range(100):
-        code = docker_engine.exec_exit_code(exec_id)
-        if code is not None:
-            return code
-        time.sleep(0.01)
-    return None
-
-
 async def stream(
     box: Box,
     argv: list[str],
@@ -187,22 +126,12 @@ async def stream(
 ) -> AsyncIterator[bytes | Result]:
     """Yield output chunks as they come, then the Result. Leaving the loop
     early ends the process in the box. `input` becomes the command's stdin;
-    `kill(box, token)` from anywhere ends the command."""
+    `processes.kill(box, token)` from anywhere ends the command."""
     started = time.monotonic()
-    token = token or uuid.uuid4().hex
-
-    def create():
-        return docker_engine.exec_create(
-            box.container_name,
-            _exec_argv(box, token, argv, cwd),
-            user=str(settings.SPOON_BOX_UID),
-            environment=environment(box, env),
-            stdin=input is not None,
-        )
-
     try:
-        exec_id = await asyncio.to_thread(create)
-        reader, writer = await docker_engine.open_exec(exec_id, tty=False)
+        process = await processes.open_process(
+            box, argv, env=env, cwd=cwd, stdin=input is not None, token=token
+        )
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
@@ -211,14 +140,14 @@ async def stream(
         # Beside the reading below, not before it: a command may write much
         # before it reads its input, and would wait on us forever.
         try:
-            writer.write(input)
-            await writer.drain()
-            writer.write_eof()  # the command sees the end of its input
+            process.write(input)
+            await process.drain()
+            process.close_input()  # the command sees the end of its input
         except OSError:
             pass  # the command ended or the box went; the result will say
 
     sending = asyncio.create_task(send_input()) if input is not None else None
-    head, first_output = bytearray(), bytearray()
+    first_output = bytearray()
     finished = timed_out = False
     broken: Exception | None = None
     deadline = started + timeout if timeout else None
@@ -226,12 +155,12 @@ async def stream(
         while True:
             wait = None if deadline is None else max(deadline - time.monotonic(), 0)
             try:
-                data = await asyncio.wait_for(reader.read(65536), wait)
+                data = await asyncio.wait_for(process.read(), wait)
             except TimeoutError:
                 if timed_out:
                     break  # killed, yet something still holds the output open
                 timed_out = True
-                await asyncio.to_thread(kill, box, token)
+                await asyncio.to_thread(processes.kill, box, process.token)
                 deadline = time.monotonic() + KILL_GRACE
                 continue
             except OSError as exc:
@@ -239,24 +168,23 @@ async def stream(
                 break
             if not data:
                 break
-            head += data
-            for payload in _frames(head):
-                if len(first_output) < 4096:
-                    first_output += payload[:4096]
-                yield payload
+            if len(first_output) < 4096:
+                first_output += data[:4096]
+            yield data
         finished = True
     finally:
         if sending is not None:
             sending.cancel()
-        writer.close()
-        if not finished:
-            await asyncio.shield(asyncio.to_thread(kill, box, token))
+        if finished:
+            process.close()
+        else:
+            await asyncio.shield(process.end())
     duration = time.monotonic() - started
     if timed_out:
         yield Result(TIMED_OUT, b"", duration, f"timed out after {timeout:g} s")
         return
     try:
-        code = await asyncio.to_thread(_exit_code, exec_id)
+        code = await process.exit_code()
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
@@ -283,19 +211,6 @@ async def _box_after_kill(box: Box):
             return found
         await asyncio.sleep(0.2)
     return found
-
-
-def _frames(buffer: bytearray) -> list[bytes]:
-    """Take whole frames of docker's non-tty stream (8-byte header: stream
-    type, 3 zero bytes, big-endian length) off the front of buffer."""
-    payloads = []
-    while len(buffer) >= 8:
-        (length,) = struct.unpack(">I", buffer[4:8])
-        if len(buffer) < 8 + length:
-            break
-        payloads.append(bytes(buffer[8 : 8 + length]))
-        del buffer[: 8 + length]
-    return payloads
 
 
 def run_for_user(

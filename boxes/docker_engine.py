@@ -434,15 +434,6 @@ def exec_create(
     return created["Id"]
 
 
-def exec_stream(exec_id: str) -> Iterator[bytes]:
-    """Start an exec and yield its output (stdout and stderr together) as it comes."""
-    stream = _call(_client().api.exec_start, exec_id, stream=True, demux=False)
-    try:
-        yield from stream
-    except requests.exceptions.RequestException as exc:
-        raise EngineUnreachable(_unreachable_message(exc)) from exc
-
-
 def exec_exit_code(exec_id: str) -> int | None:
     """The exit code, or None while the process still runs."""
     info = _call(_client().api.exec_inspect, exec_id)
@@ -488,7 +479,70 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return repository, tag
 
 
-async def open_exec(exec_id: str, tty: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+# Output of an exec without a TTY comes as frames tagged with their stream.
+STDOUT, STDERR = 1, 2
+READ_SIZE = 65536
+
+
+class ExecStream:
+    """A started exec's hijacked connection, both ways: write() bytes to the
+    process's stdin, read() its output. With a TTY the engine sends the
+    output raw; without one, in frames (an 8-byte header: the stream, three
+    zero bytes, the big-endian length), which read() takes apart here so no
+    one else ever sees them."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tty: bool):
+        self._reader = reader
+        self._writer = writer
+        self._frames = bytearray()
+        self.tty = tty
+
+    async def read(self) -> tuple[int, bytes]:
+        """The next output as (STDOUT or STDERR, bytes); b"" once it ended.
+        Frames that arrived together from one stream come back joined."""
+        if self.tty:
+            return STDOUT, await self._reader.read(READ_SIZE)
+        while True:
+            stream, payload = self._take_frames()
+            if payload:
+                return stream, payload
+            data = await self._reader.read(READ_SIZE)
+            if not data:
+                return STDOUT, b""  # a frame cut off by the end is dropped with it
+            self._frames += data
+
+    def _take_frames(self) -> tuple[int, bytes]:
+        frames, offset, stream = self._frames, 0, None
+        payload = bytearray()
+        while len(frames) - offset >= 8:
+            kind = frames[offset]
+            length = int.from_bytes(frames[offset + 4 : offset + 8], "big")
+            if len(frames) - offset - 8 < length or stream not in (None, kind):
+                break
+            stream = kind
+            payload += frames[offset + 8 : offset + 8 + length]
+            offset += 8 + length
+        del frames[:offset]
+        return stream or STDOUT, bytes(payload)
+
+    def write(self, data: bytes) -> None:
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def write_eof(self) -> None:
+        self._writer.write_eof()
+
+    def unsent(self) -> int:
+        """Bytes written and not yet taken by the engine."""
+        return self._writer.transport.get_write_buffer_size()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+async def open_exec(exec_id: str, tty: bool) -> ExecStream:
     """Start an exec over our own asyncio connection and return its hijacked
     stream: no thread per stream, and no bytes lost to an HTTP client's
     read-ahead between the upgrade headers and the first output."""
@@ -524,7 +578,7 @@ async def open_exec(exec_id: str, tty: bool) -> tuple[asyncio.StreamReader, asyn
         if " 404 " in status_line:
             raise NotFound(f"exec {exec_id} not found ({status_line})")
         raise EngineError(f"Starting the exec failed: {status_line}")
-    return reader, writer
+    return ExecStream(reader, writer, tty)
 
 
 def _ssl_context(client: docker.DockerClient) -> ssl.SSLContext:

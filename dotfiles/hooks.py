@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.dispatch import receiver
 
-from boxes import commands
+from boxes import processes
 from boxes.signals import box_started
 from dotfiles import encryption
 from dotfiles.models import DotfilesRun, Secret
@@ -30,5 +30,5 @@ def secrets_environment(box) -> dict[str, str]:
     return {**values, "SPOON_SECRET_NAMES": " ".join(sorted(values))}
 
 
-if secrets_environment not in commands.ENVIRONMENT_PROVIDERS:
-    commands.ENVIRONMENT_PROVIDERS.append(secrets_environment)
+if secrets_environment not in processes.ENVIRONMENT_PROVIDERS:
+    processes.ENVIRONMENT_PROVIDERS.append(secrets_environment)

@@ -24,13 +24,12 @@ from boxes import docker_engine, leases, lifecycle
 from boxes.models import Lease
 from dotfiles.models import DotfilesRun
 from terminal import tickets
-from terminal.pty import BoxTerminal
+from terminal.pty import attach
 
 logger = logging.getLogger(__name__)
 
 HIGH_WATER = 100_000
 LOW_WATER = 10_000
-READ_SIZE = 65536
 MAX_QUEUED_INPUT = 8 * 1024 * 1024
 FIRST_RESIZE_WAIT = 2.0
 DOTFILES_WAIT = 30.0  # seconds a terminal waits for a box start's dotfiles
@@ -95,14 +94,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             except TimeoutError:
                 pass
             session, cwd = session_and_cwd(box, self.grant.workspace)
-            self.terminal = BoxTerminal(box, session, cwd)
-            await self.terminal.start(*self.size)
+            self.terminal = await attach(box, session, cwd, *self.size)
             # tmux's screen hides text written before it; the status line shows notes.
             await self.status(
                 "connected", " ".join(["Connected.", *self.notes]) if self.notes else ""
             )
             for data in self.early_input:
-                self.terminal.writer.write(data)
+                self.terminal.write(data)
             self.early_input.clear()
             self.tasks.append(asyncio.create_task(self.heartbeat()))
             await self.pump_output()
@@ -158,12 +156,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         return box
 
     async def pump_output(self):
-        reader = self.terminal.reader
+        terminal = self.terminal
         while True:
             if self.unacked > HIGH_WATER:
                 self.window_open.clear()
                 await self.window_open.wait()
-            data = await reader.read(READ_SIZE)
+            data = await terminal.read()
             if not data:
                 return
             self.unacked += len(data)
@@ -205,15 +203,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         """Hand keystrokes to the box at once. Never wait here for the box to
         read them: acks queue behind this, and a paste echoed back would stall
         both ways. The transport buffers instead, up to MAX_QUEUED_INPUT."""
-        if self.terminal is None or self.terminal.writer is None:
+        terminal = self.terminal
+        if terminal is None:
             if sum(map(len, self.early_input)) + len(data) <= MAX_QUEUED_INPUT:
                 self.early_input.append(data)
             return
-        writer = self.terminal.writer
-        if writer.transport.get_write_buffer_size() + len(data) > MAX_QUEUED_INPUT:
+        if terminal.unsent() + len(data) > MAX_QUEUED_INPUT:
             logger.warning("terminal input dropped: the box is not reading it")
             return
-        writer.write(data)
+        terminal.write(data)
         await self.activity()
 
     async def resize(self, message):
@@ -249,7 +247,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         for task in getattr(self, "tasks", []):
             task.cancel()
         if getattr(self, "terminal", None) is not None:
-            await self.terminal.close()
+            await self.terminal.end()
         if getattr(self, "lease", None) is not None:
             await asyncio.to_thread(leases.release, self.lease)
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from boxes import commands, docker_engine, images, leases, lifecycle
+from boxes import commands, docker_engine, images, leases, lifecycle, processes
 from boxes.models import Lease, RegisteredImage, Workspace
 from workspaces.models import Agent, Run
 from workspaces.transcript import Transcript
@@ -220,6 +220,6 @@ def cancel_run(run: Run) -> Run:
         )
     elif run.status == Run.Status.RUNNING:
         box = lifecycle.box_for(run.workspace.user)
-        commands.kill(box, run.token)
+        processes.kill(box, run.token)
     run.refresh_from_db()
     return run
