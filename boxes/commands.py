@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
-from boxes import docker_engine, leases, lifecycle, processes
-from boxes.models import Box, Lease
+from boxes import docker_engine, processes
+from boxes.models import Box
 
 logger = logging.getLogger(__name__)
 
@@ -211,21 +211,3 @@ async def _box_after_kill(box: Box):
             return found
         await asyncio.sleep(0.2)
     return found
-
-
-def run_for_user(
-    user, argv: list[str], image: str = "", holder: str = "command", **options
-) -> Result:
-    """Bring the user's box up and run argv in it, holding a run lease meanwhile.
-
-    The lease comes first, so a reaper deciding at that moment cannot stop
-    the box between the ensure and the exec.
-    """
-    started = time.monotonic()
-    try:
-        box = lifecycle.box_for(user)
-        with leases.held(box, Lease.Kind.RUN, holder) as lease:
-            box = lifecycle.ensure_box(user, image=image, lease=lease)
-            return run(box, argv, **options)
-    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
-        return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=str(exc))

@@ -111,15 +111,17 @@ def _run_logged(argv: list[str], log: Log) -> None:
         )
 
 
-def resolve_image(explicit: str = "", workspace=None, box=None) -> tuple[str, str]:
-    """The image to run, by precedence: explicit > workspace > user > SPOON_JOB_IMAGE.
+def resolve_image(explicit: str = "", preferred: str = "", box=None) -> tuple[str, str]:
+    """The image to run, by precedence: explicit > preferred (what the user
+    chose for what they are doing, such as a workspace's image) > the user's
+    own > SPOON_JOB_IMAGE.
 
     Returns (ref, image id); raises ImageMissing, naming the fix, when the
     engine does not have it, before anything is created from it.
     """
     choices = [
         ("asked for", explicit),
-        ("set on the workspace", workspace.image.ref if workspace and workspace.image else ""),
+        ("preferred", preferred),
         ("set for the user", box.image if box else ""),
         ("SPOON_JOB_IMAGE", settings.SPOON_JOB_IMAGE),
     ]

@@ -2,11 +2,10 @@
 
 import logging
 import threading
-from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.utils import timezone
 
 from boxes.models import Box, Lease
@@ -76,26 +75,3 @@ def keep(lease: Lease) -> None:
             lease.pk, lease.expires_at = fresh.pk, fresh.expires_at
     except DatabaseError:
         logger.exception("renewing %s failed; retrying at the next beat", lease)
-
-
-@contextmanager
-def held(box: Box, kind: str, holder: str):
-    """Hold a lease for the duration of a block, renewed by a heartbeat thread."""
-    lease = acquire(box, kind, holder)
-    stop = threading.Event()
-
-    def heartbeat():
-        try:
-            while not stop.wait(settings.SPOON_LEASE_SECONDS / 3):
-                keep(lease)
-        finally:
-            connections.close_all()  # this thread's own connection
-
-    beat = threading.Thread(target=heartbeat, name=f"lease-{lease.pk}", daemon=True)
-    beat.start()
-    try:
-        yield lease
-    finally:
-        stop.set()
-        beat.join()
-        release(lease)

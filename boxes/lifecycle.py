@@ -110,16 +110,22 @@ def _is_current(box: Box, found: docker_engine.ContainerState | None, image_id: 
     )
 
 
-def ensure_box(user, image: str = "", workspace=None, lease=None) -> Box:
+def ensure_box(user, image: str = "", preferred_image: str = "", lease=None) -> Box:
     """Make the user's box run, on the resolved image; idempotent and safe to
     call from many threads and processes at once.
 
-    Take the caller's lease first and pass it in: a reaper then cannot stop
-    the box in between, and the caller's own lease does not count as someone
-    else using the box when it has to be recreated on a new image.
+    With `image`, the box must run on it: a box that something else holds on
+    another image is refused (BoxError). With `preferred_image` (or none, and
+    so the user's or the job image), a box held on another image stays on it,
+    marked update pending, and moves at its next idle stop.
+
+    Callers use boxes.use.using_box, which takes their lease first and passes
+    it in: a reaper then cannot stop the box in between, and the caller's own
+    lease does not count as someone else using the box when it has to be
+    recreated on a new image.
     """
     box = box_for(user)
-    ref, image_id = images.resolve_image(explicit=image, workspace=workspace, box=box)
+    ref, image_id = images.resolve_image(explicit=image, preferred=preferred_image, box=box)
     found = docker_engine.container_state(box.container_name)
     _refuse_foreign(box, found)
     if _is_current(box, found, image_id) and not (image and found.image_id != image_id):

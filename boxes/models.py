@@ -89,6 +89,7 @@ class Lease(models.Model):
         TERMINAL = "terminal"
         WORKSPACE = "workspace"
         RUN = "run"
+        DOTFILES = "dotfiles"
 
     box = models.ForeignKey(Box, on_delete=models.CASCADE, related_name="leases")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -7,9 +7,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from boxes import commands, leases, lifecycle
+from boxes import commands
 from boxes.models import Lease, RegisteredImage, Workspace
 from boxes.naming import validate_workspace_names
+from boxes.use import using_box
 
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@host:owner/repo.git
 
@@ -73,8 +74,8 @@ def create_workspace(
         raise ValidationError(f"You have a workspace {spoon}/{branch} already.")
     workspace = Workspace(user=user, spoon=spoon, branch=branch, repo_url=repo_url, image=image)
     holder = f"making workspace {workspace.relative_path}"
-    with leases.held(lifecycle.box_for(user), Lease.Kind.WORKSPACE, holder) as lease:
-        box = lifecycle.ensure_box(user, workspace=workspace, lease=lease)
+    preferred = image.ref if image else ""
+    with using_box(user, Lease.Kind.WORKSPACE, holder, preferred_image=preferred) as box:
         target = f"{box.home}/{workspace.relative_path}"
         result = commands.run(
             box, ["sh", "-c", CLONE, "clone", target, repo_url, branch], timeout=600
@@ -99,8 +100,12 @@ def set_workspace_image(workspace: Workspace, image: RegisteredImage | None) -> 
 def delete_workspace(workspace: Workspace, delete_checkout: bool = False) -> None:
     """Forget the workspace; its folder goes only when asked explicitly."""
     if delete_checkout:
-        box = lifecycle.ensure_box(workspace.user)
-        result = commands.run(box, ["sh", "-c", REMOVE, "remove", workspace.relative_path])
+        holder = f"deleting workspace {workspace.relative_path}"
+        preferred = workspace.image.ref if workspace.image else ""
+        with using_box(
+            workspace.user, Lease.Kind.WORKSPACE, holder, preferred_image=preferred
+        ) as box:
+            result = commands.run(box, ["sh", "-c", REMOVE, "remove", workspace.relative_path])
         if not result.ok:
             raise WorkspaceError(f"Deleting {workspace.relative_path} failed: {result.error}")
     workspace.delete()

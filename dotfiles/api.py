@@ -8,8 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from boxes import docker_engine, leases, lifecycle
-from boxes.models import Lease
+from boxes import docker_engine, lifecycle
 from dotfiles import encryption, files, validation
 from dotfiles.materialize import apply_in_background
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
@@ -115,13 +114,11 @@ def config(request):
 
 @api(["POST"])
 def apply_now(request):
-    user = request.user
     try:
-        with leases.held(lifecycle.box_for(user), Lease.Kind.WORKSPACE, "dotfiles apply") as lease:
-            box = lifecycle.ensure_box(user, lease=lease)
+        trigger = DotfilesRun.Trigger.APPLY_NOW
+        run = apply_in_background(request.user, trigger, wait_for_box=True)
     except (docker_engine.EngineError, lifecycle.BoxError) as exc:
         return error(str(exc), status=503)
-    run = apply_in_background(box, DotfilesRun.Trigger.APPLY_NOW)
     return JsonResponse({"run": run.pk}, status=202)
 
 

@@ -95,5 +95,6 @@ def apply_if_running(user) -> bool:
     box = Box.objects.filter(user=user, state=Box.State.RUNNING).first()
     if box is None:
         return False
-    apply_in_background(box, DotfilesRun.Trigger.FILES_SAVED, files_only=True)
+    trigger = DotfilesRun.Trigger.FILES_SAVED
+    apply_in_background(user, trigger, files_only=True, preferred_image=box.running_image)
     return True

@@ -15,7 +15,9 @@ def apply_on_start(sender, box, **kwargs):
 
     if not settings.SPOON_DOTFILES_APPLY_ON_START:
         return
-    apply_in_background(box, DotfilesRun.Trigger.BOX_START)
+    # On the image it started on: an apply never moves a box to another one.
+    trigger = DotfilesRun.Trigger.BOX_START
+    apply_in_background(box.user, trigger, preferred_image=box.running_image)
 
 
 def secrets_environment(box) -> dict[str, str]:

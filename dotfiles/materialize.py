@@ -15,6 +15,7 @@ import logging
 import tarfile
 import threading
 import time
+from concurrent.futures import Future
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,7 +25,8 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from boxes import commands
-from boxes.models import Box
+from boxes.models import Box, Lease
+from boxes.use import using_box
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
 
 logger = logging.getLogger(__name__)
@@ -189,25 +191,38 @@ class RunLog:
 
 
 def apply(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
-    """Apply the user's dotfiles in their running box and record the run.
+    """Apply the user's dotfiles in their box, holding it meanwhile, and
+    record the run.
 
     The repository runs again only when its settings changed (and never with
     files_only); the overlay is written when it changed, and always on
     "Apply now", so that it wins over edits made in the box since.
     """
-    return _carry_out(DotfilesRun.objects.create(user=box.user, trigger=trigger), box, files_only)
+    run = DotfilesRun.objects.create(user=box.user, trigger=trigger)
+    return _carry_out(run, files_only, preferred_image=box.running_image)
 
 
-def _carry_out(run: DotfilesRun, box: Box, files_only: bool) -> DotfilesRun:
-    user = box.user
+def _carry_out(
+    run: DotfilesRun, files_only: bool, preferred_image: str = "", box_up: Future | None = None
+) -> DotfilesRun:
+    """Hold the box (on preferred_image, or the user's) while applying; box_up
+    learns the box, or why it could not come up."""
     log = RunLog(run)
     code = 0
+    holder = f"dotfiles {run.trigger} (run {run.pk})"
     try:
-        force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
-        with _lock_for(user.pk):  # one apply at a time in a home
-            code = _apply(box, user, run, log, files_only, force_overlay=force)
+        with using_box(
+            run.user, Lease.Kind.DOTFILES, holder, preferred_image=preferred_image
+        ) as box:
+            if box_up is not None:
+                box_up.set_result(box)
+            force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
+            with _lock_for(run.user_id):  # one apply at a time in a home
+                code = _apply(box, run.user, run, log, files_only, force_overlay=force)
     except Exception as exc:  # recorded for the user, whatever it was
-        logger.exception("dotfiles apply failed for %s", box)
+        if box_up is not None and not box_up.done():
+            box_up.set_exception(exc)
+        logger.exception("dotfiles apply failed for %s", run.user)
         log.add(f"spoon: the apply failed: {exc}\n")
         code = code or 1
     run.exit_code = code
@@ -308,25 +323,32 @@ def close_interrupted_runs(user) -> None:
     )
 
 
-def apply_in_background(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
+def apply_in_background(
+    user, trigger: str, files_only: bool = False, preferred_image: str = "", wait_for_box=False
+) -> DotfilesRun:
     """Record a run and carry it out in a thread: a slow or failing setup
     never holds up whoever started the box. The run's log fills as it goes.
     Saves while a files-only run still waits to start join that run: it
-    writes whatever files there are when it starts."""
-    close_interrupted_runs(box.user)
+    writes whatever files there are when it starts. With wait_for_box, return
+    once the box is up, or raise why it could not come up (EngineError,
+    BoxError)."""
+    close_interrupted_runs(user)
     if files_only:
         waiting = DotfilesRun.objects.filter(
-            user=box.user, trigger=trigger, status=DotfilesRun.Status.RUNNING, steps=[]
+            user=user, trigger=trigger, status=DotfilesRun.Status.RUNNING, steps=[]
         ).first()
         if waiting is not None:
             return waiting
-    run = DotfilesRun.objects.create(user=box.user, trigger=trigger)
+    run = DotfilesRun.objects.create(user=user, trigger=trigger)
+    box_up: Future = Future()
 
     def work():
         try:
-            _carry_out(run, box, files_only)
+            _carry_out(run, files_only, preferred_image, box_up)
         finally:
             connections.close_all()
 
-    threading.Thread(target=work, name=f"dotfiles-{box.username}", daemon=True).start()
+    threading.Thread(target=work, name=f"dotfiles-{user.pk}", daemon=True).start()
+    if wait_for_box:
+        box_up.result()
     return run

@@ -17,11 +17,11 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle
 from boxes.models import Lease
+from boxes.use import using_box_async
 from dotfiles.models import DotfilesRun
 from terminal import tickets
 from terminal.pty import attach
@@ -64,8 +64,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         # (4401, 4403) instead of a bare failed handshake.
         await self.accept()
         self.terminal = None
-        self.lease = None
-        self.closing = False
         self.tasks: list[asyncio.Task] = []
         self.size = (80, 24)
         self.sized = asyncio.Event()
@@ -85,25 +83,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.tasks.append(asyncio.create_task(self.run()))
 
     async def run(self):
+        workspace = self.grant.workspace
+        holder = f"terminal {uuid.uuid4().hex[:12]}"
         try:
+            preferred = workspace.image.ref if workspace and workspace.image else ""
             await self.status("starting")
-            box = await asyncio.to_thread(self.bring_up)
-            await self.wait_for_dotfiles()
-            try:
-                await asyncio.wait_for(self.sized.wait(), FIRST_RESIZE_WAIT)
-            except TimeoutError:
-                pass
-            session, cwd = session_and_cwd(box, self.grant.workspace)
-            self.terminal = await attach(box, session, cwd, *self.size)
-            # tmux's screen hides text written before it; the status line shows notes.
-            await self.status(
-                "connected", " ".join(["Connected.", *self.notes]) if self.notes else ""
-            )
-            for data in self.early_input:
-                self.terminal.write(data)
-            self.early_input.clear()
-            self.tasks.append(asyncio.create_task(self.heartbeat()))
-            await self.pump_output()
+            async with using_box_async(
+                self.grant.owner, Lease.Kind.TERMINAL, holder, preferred_image=preferred
+            ) as box:
+                await self.serve(box)
             await self.close(code=1000)
         except (docker_engine.EngineError, lifecycle.BoxError) as exc:
             await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
@@ -113,6 +101,32 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("terminal session failed")
             await self.close(code=1011)
+
+    async def serve(self, box):
+        """Attach to the box's tmux session and carry bytes until either side ends."""
+        if box.update_pending:
+            self.notes.append(
+                f"Your box still runs {box.running_image}, as something else uses it; "
+                f"this terminal's image takes over once nothing does."
+            )
+        await self.wait_for_dotfiles()
+        try:
+            await asyncio.wait_for(self.sized.wait(), FIRST_RESIZE_WAIT)
+        except TimeoutError:
+            pass
+        session, cwd = session_and_cwd(box, self.grant.workspace)
+        self.terminal = await attach(box, session, cwd, *self.size)
+        try:
+            # tmux's screen hides text written before it; the status line shows notes.
+            await self.status(
+                "connected", " ".join(["Connected.", *self.notes]) if self.notes else ""
+            )
+            for data in self.early_input:
+                self.terminal.write(data)
+            self.early_input.clear()
+            await self.pump_output()
+        finally:
+            await asyncio.shield(self.terminal.end())
 
     async def wait_for_dotfiles(self):
         """A box that just started applies dotfiles: say so, and wait a little
@@ -134,27 +148,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.notes.append(note)
             await self.send(text_data=json.dumps({"type": "error", "message": note}))
 
-    def bring_up(self):
-        """Lease first, then ensure: a reaper cannot stop the box in between.
-        Runs in a thread that a disconnect cannot stop: it checks for one."""
-        box = lifecycle.box_for(self.grant.owner)
-        self.lease = leases.acquire(box, Lease.Kind.TERMINAL, f"terminal {uuid.uuid4().hex[:12]}")
-        if self.closing:
-            leases.release(self.lease)
-            raise asyncio.CancelledError
-        box = lifecycle.ensure_box(
-            self.grant.owner, workspace=self.grant.workspace, lease=self.lease
-        )
-        if self.closing:
-            leases.release(self.lease)
-            raise asyncio.CancelledError
-        if box.update_pending:
-            self.notes.append(
-                f"Your box still runs {box.running_image}, as something else uses it; "
-                f"this terminal's image takes over once nothing does."
-            )
-        return box
-
     async def pump_output(self):
         terminal = self.terminal
         while True:
@@ -167,13 +160,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.unacked += len(data)
             await self.send(bytes_data=data)
             await self.activity()
-
-    async def heartbeat(self):
-        while True:
-            await asyncio.sleep(settings.SPOON_LEASE_SECONDS / 3)
-            await asyncio.to_thread(leases.keep, self.lease)
-            if self.closing:  # a beat that re-took the lease as the tab closed
-                await asyncio.to_thread(leases.release, self.lease)
 
     async def activity(self):
         box = self.terminal.box
@@ -243,13 +229,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(message))
 
     async def disconnect(self, code):
-        self.closing = True
-        for task in getattr(self, "tasks", []):
+        tasks = getattr(self, "tasks", [])
+        for task in tasks:
             task.cancel()
-        if getattr(self, "terminal", None) is not None:
-            await self.terminal.end()
-        if getattr(self, "lease", None) is not None:
-            await asyncio.to_thread(leases.release, self.lease)
+        # Each lets go of what it holds (the tmux client, the lease) as it ends.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _whole(value) -> bool:

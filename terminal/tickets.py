@@ -90,7 +90,8 @@ def redeem(ticket: str | None, user) -> Grant:
         raise TicketRefused(4403, "not allowed to open this user's terminal")
     workspace = None
     if payload["w"] is not None:
-        workspace = Workspace.objects.filter(pk=payload["w"], user=owner).first()
+        mine = Workspace.objects.filter(pk=payload["w"], user=owner)
+        workspace = mine.select_related("image").first()
         if workspace is None:
             raise TicketRefused(4403, "that workspace is not the owner's")
     _spend(payload["n"])

@@ -9,7 +9,6 @@ from asgiref.sync import async_to_sync
 from django.test import override_settings
 
 from boxes import commands, docker_engine, lifecycle
-from boxes.models import Lease
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,20 +109,6 @@ def test_engine_down_is_a_non_zero_result(box):
 
     (only,) = async_to_sync(streamed)()
     assert only.exit_code == commands.ENGINE_FAILED and "does not answer" in only.error
-
-
-def test_run_for_user_holds_a_run_lease(engine, make_user):
-    user = make_user()
-    result = commands.run_for_user(user, ["sh", "-c", "sleep 0.2; echo done"], holder="test run")
-    assert result.ok and result.output == b"done\n"
-    box = lifecycle.box_for(user)
-    assert not Lease.objects.filter(box=box).exists(), "released when the run ends"
-
-
-def test_run_for_user_with_a_missing_image_is_a_non_zero_result(engine, make_user):
-    result = commands.run_for_user(make_user(), ["true"], image="spoon-test-missing:none")
-    assert result.exit_code == commands.ENGINE_FAILED
-    assert "spoon-test-missing:none" in result.error and "not present" in result.error
 
 
 def collect(box, argv, **options):

@@ -12,6 +12,7 @@ from django.test import override_settings
 from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
+from boxes.use import using_box
 from tests.conftest import REPO, run_in_threads, sh
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -142,18 +143,15 @@ def test_a_missing_image_is_a_clear_error_before_anything_is_made(engine, make_u
 
 
 def test_image_resolution_order(engine, make_user, settings):
-    from boxes.models import RegisteredImage, Workspace
-
     box = lifecycle.box_for(make_user())
     job = settings.SPOON_JOB_IMAGE
     base = settings.SPOON_BASE_IMAGE
-    workspace = Workspace(spoon="s", branch="b", image=RegisteredImage(name="b", ref=base))
     assert images.resolve_image(box=box)[0] == job
     box.image = base
     assert images.resolve_image(box=box)[0] == base
     box.image = "spoon-test-missing:user"
-    assert images.resolve_image(workspace=workspace, box=box)[0] == base
-    assert images.resolve_image(explicit=job, workspace=workspace, box=box)[0] == job
+    assert images.resolve_image(preferred=base, box=box)[0] == base
+    assert images.resolve_image(explicit=job, preferred=base, box=box)[0] == job
     with pytest.raises(
         docker_engine.ImageMissing, match=r"spoon-test-missing:user \(set for the user\)"
     ):
@@ -165,9 +163,10 @@ def test_engine_down_is_a_readable_error(make_user):
     with override_settings(DOCKER_HOST="unix:///nonexistent/docker.sock"):
         with pytest.raises(docker_engine.EngineUnreachable, match="does not answer"):
             lifecycle.ensure_box(user)
-        result = commands.run_for_user(user, ["true"])
-    assert result.exit_code == commands.ENGINE_FAILED
-    assert "unix:///nonexistent/docker.sock does not answer" in result.error
+        with pytest.raises(docker_engine.EngineUnreachable) as down:
+            with using_box(user, Lease.Kind.RUN, "a run"):
+                raise AssertionError("the block never starts")
+    assert "unix:///nonexistent/docker.sock does not answer" in str(down.value)
 
 
 @pytest.fixture
@@ -314,10 +313,9 @@ def test_an_explicit_image_is_not_silently_ignored_while_others_hold_the_box(
     leases.acquire(box, Lease.Kind.TERMINAL, "someone else's terminal")
     with pytest.raises(lifecycle.BoxError, match="is in use"):
         lifecycle.ensure_box(user, image=upgraded_image)
-    with leases.held(box, Lease.Kind.RUN, "mine") as mine:
-        Lease.objects.exclude(pk=mine.pk).delete()
-        moved = lifecycle.ensure_box(user, image=upgraded_image, lease=mine)
-    assert moved.running_image == upgraded_image, "my own lease does not block it"
+    Lease.objects.filter(box=box).delete()  # that terminal closed
+    with using_box(user, Lease.Kind.RUN, "mine", image=upgraded_image) as moved:
+        assert moved.running_image == upgraded_image, "my own lease does not block it"
 
 
 def test_boxes_get_a_network_where_they_cannot_reach_each_other(engine, make_user, settings):

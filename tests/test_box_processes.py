@@ -71,9 +71,8 @@ async def test_input_and_output_go_both_ways_at_once(box):
 
 
 async def test_a_large_output_arrives_whole_through_the_engines_frames(box):
-    process = await processes.open_process(
-        box, ["sh", "-c", "head -c 8000000 /dev/urandom | tee /tmp/big | sha256sum >&2; cat /tmp/big"]
-    )
+    script = "head -c 8000000 /dev/urandom | tee /tmp/big | sha256sum >&2; cat /tmp/big"
+    process = await processes.open_process(box, ["sh", "-c", script])
     stdout, stderr = bytearray(), bytearray()
     for stream, data in await everything(process):
         (stdout if stream == processes.STDOUT else stderr).extend(data)

@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from boxes import commands, docker_engine, images, leases, lifecycle, processes
+from boxes import commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage, Workspace
+from boxes.use import using_box
 from workspaces.models import Agent, Run
 from workspaces.transcript import Transcript
 
@@ -66,7 +67,9 @@ def start_agent_turn(
     explicit = image.ref if image else agent.image
     try:
         images.resolve_image(
-            explicit=explicit, workspace=workspace, box=lifecycle.box_for(workspace.user)
+            explicit=explicit,
+            preferred=workspace.image.ref if workspace.image else "",
+            box=lifecycle.box_for(workspace.user),
         )
     except docker_engine.EngineError as exc:
         raise ValidationError(str(exc)) from exc
@@ -113,11 +116,12 @@ def carry_out(run: Run) -> Run:
     """Bring the box up (holding a run lease), stream the command's output into
     the run as it comes, and record how it really ended."""
     workspace = run.workspace
-    user = workspace.user
+    holder = f"run {run.pk} in {workspace}"
+    preferred = workspace.image.ref if workspace.image else ""
     try:
-        box = lifecycle.box_for(user)
-        with leases.held(box, Lease.Kind.RUN, f"run {run.pk} in {workspace}") as lease:
-            box = lifecycle.ensure_box(user, image=run.image, workspace=workspace, lease=lease)
+        with using_box(
+            workspace.user, Lease.Kind.RUN, holder, image=run.image, preferred_image=preferred
+        ) as box:
             started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
                 status=Run.Status.RUNNING, started_at=timezone.now()
             )

@@ -1,0 +1,196 @@
+"""Using a box: the one context manager that takes a lease, brings the box
+up, renews the lease while the block runs and releases it at the end."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from boxes import commands, docker_engine, lifecycle, reaper
+from boxes.models import Box, Lease
+from boxes.use import using_box, using_box_async
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def leases_of(user):
+    return list(Lease.objects.filter(box__user=user).values_list("kind", "holder"))
+
+
+def test_a_box_in_use_holds_a_lease_of_its_kind_until_the_block_ends(engine, make_user):
+    user = make_user()
+    with using_box(user, Lease.Kind.RUN, "test run") as box:
+        assert leases_of(user) == [("run", "test run")]
+        result = commands.run(box, ["sh", "-c", "sleep 0.2; echo done"])
+    assert result.ok and result.output == b"done\n"
+    assert not Lease.objects.filter(box=box).exists(), "released when the run ends"
+
+
+def test_an_error_in_the_block_releases_the_lease(engine, make_user):
+    user = make_user()
+    with pytest.raises(RuntimeError, match="boom"):
+        with using_box(user, Lease.Kind.WORKSPACE, "failing"):
+            raise RuntimeError("boom")
+    assert leases_of(user) == []
+
+
+def test_a_missing_image_is_a_clear_error_and_leaves_no_lease(engine, make_user):
+    user = make_user()
+    with pytest.raises(docker_engine.ImageMissing) as missing:
+        with using_box(user, Lease.Kind.RUN, "run", image="spoon-test-missing:none"):
+            raise AssertionError("the block never starts")
+    assert "spoon-test-missing:none" in str(missing.value)
+    assert "not present" in str(missing.value)
+    assert leases_of(user) == []
+
+
+def test_an_engine_that_is_down_is_a_readable_error(make_user):
+    user = make_user()
+    with override_settings(DOCKER_HOST="unix:///nonexistent/docker.sock"):
+        with pytest.raises(docker_engine.EngineUnreachable) as down:
+            with using_box(user, Lease.Kind.RUN, "run"):
+                raise AssertionError("the block never starts")
+    assert "unix:///nonexistent/docker.sock does not answer" in str(down.value)
+    assert leases_of(user) == []
+
+
+def test_the_lease_is_renewed_while_the_block_runs(engine, make_user, settings):
+    settings.SPOON_LEASE_SECONDS = 1
+    user = make_user()
+    with using_box(user, Lease.Kind.WORKSPACE, "workspace page"):
+        lease = Lease.objects.get(box__user=user)
+        threading.Event().wait(1.6)
+        renewed = Lease.objects.get(pk=lease.pk)
+        assert renewed.expires_at > lease.expires_at and renewed.is_live
+    assert not Lease.objects.filter(pk=lease.pk).exists()
+
+
+def test_the_reaper_cannot_stop_the_box_between_lease_and_ensure(
+    engine, make_user, monkeypatch
+):
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    Box.objects.filter(pk=box.pk).update(last_activity_at=timezone.now() - timedelta(hours=1))
+    real_ensure = lifecycle.ensure_box
+    passes = []
+
+    def reap_then_ensure(*args, **kwargs):
+        passes.append(reaper.reap(idle_seconds=0))
+        return real_ensure(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "ensure_box", reap_then_ensure)
+    with using_box(user, Lease.Kind.RUN, "in between") as used:
+        assert passes[0].stopped == 0, "the lease, taken first, holds the box"
+        assert used.container_id == box.container_id, "the same container, never stopped"
+    assert reaper.reap(idle_seconds=0).stopped == 1, "once released, an idle box stops"
+
+
+def database_url() -> str:
+    """This test database, for a process of our own."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+HOLD_THEN_DIE = """
+import os, signal
+from django.contrib.auth import get_user_model
+from boxes.models import Lease
+from boxes.use import using_box
+user = get_user_model().objects.get(pk={pk})
+with using_box(user, Lease.Kind.RUN, "a holder that dies"):
+    print("holding", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_holder_that_dies_lets_its_lease_lapse(engine, make_user):
+    user = make_user()
+    box = lifecycle.ensure_box(user)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SPOON_INSTANCE": settings.SPOON_INSTANCE,
+        "SPOON_BOX_NETWORK": "none",
+        "SPOON_LEASE_SECONDS": "2",
+    }
+    holder = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", HOLD_THEN_DIE.format(pk=user.pk)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert holder.returncode == -9 and "holding" in holder.stdout, holder.stderr
+    (lease,) = Lease.objects.filter(box=box)
+    assert lease.holder == "a holder that dies" and lease.is_live
+    assert reaper.reap(idle_seconds=0).stopped == 0, "held while the lease lives"
+    time.sleep(max((lease.expires_at - timezone.now()).total_seconds(), 0) + 0.2)
+    assert not Lease.objects.get(pk=lease.pk).is_live, "no one renews it"
+    assert reaper.reap(idle_seconds=0).stopped == 1
+
+
+async def test_the_async_form_holds_the_box_and_lets_go(engine, make_user):
+    user = await sync_to_async(make_user)()
+    async with using_box_async(user, Lease.Kind.TERMINAL, "a tab") as box:
+        assert await sync_to_async(leases_of)(user) == [("terminal", "a tab")]
+        assert box.state == Box.State.RUNNING
+    assert await sync_to_async(leases_of)(user) == []
+
+
+async def test_the_async_form_renews_while_the_block_runs(engine, make_user, settings):
+    settings.SPOON_LEASE_SECONDS = 1
+    user = await sync_to_async(make_user)()
+    async with using_box_async(user, Lease.Kind.TERMINAL, "a tab"):
+        lease = await Lease.objects.aget(box__user=user)
+        await asyncio.sleep(1.6)
+        renewed = await Lease.objects.aget(pk=lease.pk)
+        assert renewed.expires_at > lease.expires_at and renewed.is_live
+    assert not await Lease.objects.filter(pk=lease.pk).aexists()
+
+
+@pytest.mark.parametrize("when", ["taking the lease", "starting the box", "in the block"])
+async def test_a_cancelled_holder_releases_its_lease(engine, make_user, when):
+    user = await sync_to_async(make_user)()
+    inside = asyncio.Event()
+
+    async def hold():
+        async with using_box_async(user, Lease.Kind.TERMINAL, "a tab that closes"):
+            inside.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(hold())
+    if when == "taking the lease":
+        await asyncio.sleep(0)
+    elif when == "starting the box":
+        await asyncio.sleep(0.05)
+        assert not inside.is_set(), "a cold box takes longer than that"
+    else:
+        await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await sync_to_async(leases_of)(user) == []
+    await asyncio.sleep(1.5)  # an ensure cut off in its thread has finished by now
+    assert await sync_to_async(leases_of)(user) == [], "nothing took it again"
+
+
+async def test_an_error_in_the_async_block_releases_the_lease(engine, make_user):
+    user = await sync_to_async(make_user)()
+    with pytest.raises(RuntimeError):
+        async with using_box_async(user, Lease.Kind.TERMINAL, "a tab"):
+            raise RuntimeError("boom")
+    assert await sync_to_async(leases_of)(user) == []
