@@ -76,9 +76,7 @@ def test_the_lease_is_renewed_while_the_block_runs(engine, make_user, settings):
     assert not Lease.objects.filter(pk=lease.pk).exists()
 
 
-def test_the_reaper_cannot_stop_the_box_between_lease_and_ensure(
-    engine, make_user, monkeypatch
-):
+def test_the_reaper_cannot_stop_the_box_between_lease_and_ensure(engine, make_user, monkeypatch):
     user = make_user()
     box = lifecycle.ensure_box(user)
     Box.objects.filter(pk=box.pk).update(last_activity_at=timezone.now() - timedelta(hours=1))
