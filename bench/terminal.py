@@ -227,9 +227,9 @@ def free_port() -> int:
 async def bench(args, user, cookie, box, url, origin, daphne_pid):
     from asgiref.sync import sync_to_async
 
-    from terminal import tickets
+    from workspaces import access
 
-    issue = sync_to_async(tickets.issue, thread_sensitive=False)
+    issue = sync_to_async(access.issue, thread_sensitive=False)
     rows = []
 
     async def spoon_terminal():

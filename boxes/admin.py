@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from boxes import docker_engine, lifecycle, reaper
-from boxes.models import Box, Lease, RegisteredImage, Workspace
+from boxes.models import Box, Lease, RegisteredImage
 
 # What the engine said (containers, image references) for the page being
 # rendered: the ModelAdmin is shared between requests, so it cannot hold it.
@@ -236,9 +236,10 @@ def image_presence(ref: str, refs: set[str] | None) -> str:
 @admin.register(RegisteredImage)
 class RegisteredImageAdmin(admin.ModelAdmin):
     """What users may pick for their workspaces. Spoon registers the stacks it
-    builds and `manage.py buildimage`'s images; operators add others here."""
+    builds and `manage.py buildimage`'s images; operators add others here.
+    (The workspaces app adds a column: how many workspaces use each.)"""
 
-    list_display = ("name", "ref", "engine_presence", "offered", "description", "used_by")
+    list_display = ("name", "ref", "engine_presence", "offered", "description")
     list_editable = ("offered",)
     search_fields = ("name", "ref", "description")
     readonly_fields = ("built_from", "packages", "created_at")
@@ -249,16 +250,9 @@ class RegisteredImageAdmin(admin.ModelAdmin):
         view = super().changelist_view
         return rendered_with(_page_image_refs, refs, view, request, extra_context)
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(workspace_count=Count("workspaces"))
-
     @admin.display(description="in the engine")
     def engine_presence(self, image):
         return image_presence(image.ref, _page_image_refs.get())
-
-    @admin.display(description="workspaces", ordering="workspace_count")
-    def used_by(self, image):
-        return image.workspace_count
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -278,14 +272,3 @@ class RegisteredImageAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Pulled {image.ref} ({found}).")
             except docker_engine.EngineError as exc:
                 self.message_user(request, f"{image.ref}: {exc}", messages.ERROR)
-
-
-@admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "user", "repo_url", "image", "created_at")
-    list_select_related = ("user", "image")
-    search_fields = ("spoon", "branch", "user__username", "repo_url")
-    readonly_fields = ("user", "spoon", "branch", "repo_url", "created_at")
-
-    def has_add_permission(self, request):
-        return False  # made inside the box by boxes.workspaces.create_workspace

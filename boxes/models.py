@@ -136,37 +136,3 @@ class RegisteredImage(models.Model):
 
     def __str__(self):
         return self.name
-
-
-class Workspace(models.Model):
-    """A thread's folder in the box: ~/Code/<spoon>/<branch>."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspaces"
-    )
-    spoon = models.CharField(max_length=64)
-    branch = models.CharField(max_length=200)
-    repo_url = models.CharField(max_length=500, blank=True)
-    image = models.ForeignKey(
-        RegisteredImage,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="workspaces",
-        help_text="This workspace's image; empty means the user's.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "spoon", "branch"], name="one_workspace_per_folder"
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.spoon}/{self.branch}"
-
-    @property
-    def relative_path(self) -> str:
-        return f"Code/{self.spoon}/{self.branch}"

@@ -1,8 +1,10 @@
-"""Names that end up inside boxes or the engine: Linux user names, workspace
-folders, image names and references, Debian package names."""
+"""Names that end up inside boxes or the engine: Linux user names, folder
+names, git branches and repository URLs a box clones, image names and
+references, Debian package names."""
 
 import re
 import unicodedata
+import urllib.parse
 
 from django.core.exceptions import ValidationError
 
@@ -16,7 +18,9 @@ RESERVED = frozenset(
     "users operator shadow utmp wheel ftp halt shutdown tss polkitd input render sgx kvm "
     "spoon docker".split()
 )
+# One folder name, or one part of a branch name.
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@host:owner/repo.git
 # What users pick; it also becomes a tag (spoon-custom:<name>), so it keeps to
 # the characters a tag allows.
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -55,21 +59,42 @@ def numbered(name: str, number: int) -> str:
     return name[: 32 - len(suffix)].rstrip("-") + suffix
 
 
-def validate_workspace_names(spoon: str, branch: str) -> None:
-    """A spoon is one path segment; a branch may hold '/' between segments."""
-    if not SEGMENT.match(spoon) or ".." in spoon:
+def validate_git_ref(ref: str, what: str = "Branch") -> None:
+    """A branch or tag name that is safe as a folder path too: segments of
+    letters, digits, '.', '_' or '-' separated by '/', each starting with a
+    letter or digit, no '..', and nothing git refuses ('.lock' or '.' at an end)."""
+    segments = ref.split("/")
+    if len(ref) > 200 or not all(SEGMENT.match(s) and ".." not in s for s in segments):
         raise ValidationError(
-            f"Spoon name {spoon!r}: use letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit, at most 64 characters."
-        )
-    segments = branch.split("/")
-    if len(branch) > 200 or not all(SEGMENT.match(s) and ".." not in s for s in segments):
-        raise ValidationError(
-            f"Branch {branch!r}: segments of letters, digits, '.', '_' or '-' separated by '/', "
+            f"{what} {ref!r}: segments of letters, digits, '.', '_' or '-' separated by '/', "
             "each starting with a letter or digit, no '..', at most 200 characters."
         )
-    if branch.endswith(".lock") or any(s.endswith(".") for s in segments):
-        raise ValidationError(f"Branch {branch!r} is not a valid git branch name.")
+    if ref.endswith(".lock") or any(s.endswith(".") for s in segments):
+        raise ValidationError(f"{what} {ref!r} is not a valid git branch or tag name.")
+
+
+def validate_repo_url(url: str, schemes) -> None:
+    """A repository URL git may clone in a box: one of the allowed schemes
+    (with ssh, also the scp-like git@host:path), no credentials (secrets
+    live elsewhere), a host, and nothing git would read as an option."""
+    if url.startswith("-") or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValidationError("A repository URL cannot start with '-' or hold spaces.")
+    if SCP_LIKE.match(url) and "://" not in url:
+        if "ssh" not in schemes:
+            raise ValidationError(
+                f"SSH repository URLs are not allowed here: use {', '.join(schemes)}."
+            )
+        return
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in schemes:
+        raise ValidationError(
+            f"Repository URLs must use {', '.join(schemes)}; "
+            f"this one uses {parsed.scheme or 'none'}."
+        )
+    if parsed.password is not None or (parsed.scheme in ("http", "https") and parsed.username):
+        raise ValidationError("Put no credentials in the URL; Spoon keeps secrets elsewhere.")
+    if parsed.scheme != "file" and not parsed.hostname:
+        raise ValidationError("The repository URL has no host.")
 
 
 def validate_image_name(name: str) -> None:

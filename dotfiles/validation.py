@@ -1,17 +1,17 @@
 """What users may type into dotfiles and secrets: each rule says what is wrong."""
 
 import re
-import urllib.parse
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from boxes import naming
 
 MAX_PATH_LENGTH = 255
 MAX_PATH_DEPTH = 16
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Names the shell and Spoon set themselves: a secret must not replace them.
 RESERVED_ENV = frozenset("HOME USER LOGNAME SHELL PATH PWD TERM LANG SPOON_USER".split())
-REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
 
 def overlay_path(path: str) -> str:
@@ -39,27 +39,14 @@ def overlay_path(path: str) -> str:
 
 
 def repo_url(url: str) -> str:
-    if not url:
-        return url
-    if url.startswith("-") or any(c.isspace() or ord(c) < 32 for c in url):
-        raise ValidationError("A repository URL cannot start with '-' or hold spaces.")
-    parsed = urllib.parse.urlsplit(url)
-    allowed = settings.SPOON_DOTFILES_URL_SCHEMES
-    if parsed.scheme not in allowed:
-        raise ValidationError(f"The repository URL must start with {' or '.join(allowed)}://.")
-    if parsed.username or parsed.password:
-        raise ValidationError("Put no credentials in the repository URL: it must be public.")
-    if parsed.scheme != "file" and not parsed.hostname:
-        raise ValidationError("The repository URL has no host.")
+    if url:
+        naming.validate_repo_url(url, settings.SPOON_DOTFILES_URL_SCHEMES)
     return url
 
 
 def ref(value: str) -> str:
-    if value and (not REF.match(value) or ".." in value or value.endswith((".lock", "/"))):
-        raise ValidationError(
-            "A ref is a branch or tag name: letters, digits, '.', '_', '-', '/', "
-            "not starting with '-', without '..'."
-        )
+    if value:
+        naming.validate_git_ref(value, "Branch or tag")
     return value
 
 

@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/dotfiles/", include("dotfiles.api_urls")),
     path("", include("workspaces.urls")),
     path("admin/", admin.site.urls),
-    # Served by terminal.routing over WebSocket; named here so views can reverse it.
+    # WebSockets, served by terminal.routing and workspaces.routing; named
+    # here so that ticket endpoints build their URLs alike (access.offer).
     path("ws/terminal/", views.not_http, name="terminal-socket"),
+    path("ws/runs/<int:run_id>/", views.not_http, name="run-socket"),
 ]

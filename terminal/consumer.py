@@ -10,11 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import urllib.parse
 import uuid
 from datetime import timedelta
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
@@ -23,8 +21,8 @@ from boxes import docker_engine, leases, lifecycle
 from boxes.models import Lease
 from boxes.use import using_box_async
 from dotfiles.models import DotfilesRun
-from terminal import tickets
 from terminal.pty import attach
+from workspaces import access
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +36,7 @@ DOTFILES_WAIT = 30.0  # seconds a terminal waits for a box start's dotfiles
 def session_and_cwd(box, workspace) -> tuple[str, str]:
     if workspace is None:
         return "main", box.home
-    return f"ws-{workspace.pk}", f"{box.home}/{workspace.relative_path}"
+    return f"ws-{workspace.pk}", workspace.folder(box)
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
@@ -60,9 +58,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     await self.dispatch(message)
 
     async def connect(self):
-        # Accept first: a refusal then reaches the page as a close code
-        # (4401, 4403) instead of a bare failed handshake.
-        await self.accept()
         self.terminal = None
         self.tasks: list[asyncio.Task] = []
         self.size = (80, 24)
@@ -72,21 +67,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.unacked = 0
         self.early_input: list[bytes] = []
         self.notes: list[str] = []
-        query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
-        ticket = (query.get("ticket") or [None])[0]
-        try:
-            self.grant = await sync_to_async(tickets.redeem)(ticket, self.scope.get("user"))
-        except tickets.TicketRefused as refused:
-            logger.info("terminal refused (%s): %s", refused.code, refused)
-            await self.close(code=refused.code)
-            return
-        self.tasks.append(asyncio.create_task(self.run()))
+        self.grant = await access.admit(self)
+        if self.grant is not None:
+            self.tasks.append(asyncio.create_task(self.run()))
 
     async def run(self):
         workspace = self.grant.workspace
         holder = f"terminal {uuid.uuid4().hex[:12]}"
         try:
-            preferred = workspace.image.ref if workspace and workspace.image else ""
+            preferred = workspace.image_ref if workspace else ""
             await self.status("starting")
             async with using_box_async(
                 self.grant.owner, Lease.Kind.TERMINAL, holder, preferred_image=preferred

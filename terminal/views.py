@@ -2,11 +2,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from boxes.models import Workspace
-from terminal import tickets
+from workspaces import access
+from workspaces.models import Workspace
 
 
 @login_required
@@ -21,7 +20,7 @@ def terminal(request, workspace_id=None):
 def user_terminal(request, user_id):
     """Staff with the permission open another user's terminal (from the admin)."""
     owner = get_object_or_404(get_user_model(), pk=user_id)
-    if not tickets.may_open(request.user, owner):
+    if not access.may_open(request.user, owner):
         raise Http404
     return render(request, "terminal/terminal.html", {"owner": owner, "nav": "terminal"})
 
@@ -40,10 +39,10 @@ def issue_ticket(request):
         if workspace is None:
             return JsonResponse({"error": "no such workspace"}, status=404)
     try:
-        ticket = tickets.issue(request.user, owner=owner, workspace=workspace)
-    except tickets.TicketRefused as refused:
+        ticket = access.issue(request.user, owner=owner, workspace=workspace)
+    except access.TicketRefused as refused:
         return JsonResponse({"error": str(refused)}, status=403)
-    return JsonResponse(tickets.offer(ticket, reverse("terminal-socket")))
+    return JsonResponse(access.offer(ticket, "terminal-socket"))
 
 
 def _number(text: str) -> int:

@@ -8,11 +8,11 @@ import textwrap
 import pytest
 from django.core.exceptions import ValidationError
 
-from boxes import docker_engine, workspaces
+from boxes import docker_engine
 from boxes.models import RegisteredImage
 from tests.conftest import wait_for_run as finished
-from workspaces import runs
-from workspaces.models import Agent, Run, WorkspaceAgent
+from workspaces import folders, runs
+from workspaces.models import Agent, Run, Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +59,7 @@ def stand_in(agent_image):
 
 @pytest.fixture
 def workspace(engine, make_user):
-    return workspaces.create_workspace(make_user(), "proj", "main")
+    return folders.create_workspace(make_user(), "proj", "main")
 
 
 def test_a_turn_becomes_a_readable_transcript(workspace, stand_in):
@@ -83,7 +83,7 @@ def test_the_legacy_shape_is_understood(workspace, stand_in):
 
 
 def test_the_workspaces_agent_is_used_and_the_image_is_checked_first(workspace, stand_in):
-    WorkspaceAgent.objects.create(workspace=workspace, agent=stand_in)
+    folders.choose_agent(workspace, stand_in)
     run = finished(runs.start_agent_turn(workspace, "hello"))
     assert run.agent == stand_in and run.image == stand_in.image
     with pytest.raises(ValidationError, match="spoon-test-missing:none"):
@@ -114,16 +114,17 @@ def test_users_choose_a_workspaces_agent_on_its_page(workspace, stand_in, make_u
     page = client.get(f"/workspaces/{workspace.pk}/").content.decode()
     assert 'value="stand-in"' in page and not re.search(r'value="stand-in"\s+selected', page)
     client.post(url, {"agent": "stand-in"})
-    assert WorkspaceAgent.objects.get(workspace=workspace).agent == stand_in
+    assert Workspace.objects.get(pk=workspace.pk).agent == stand_in
     page = client.get(f"/workspaces/{workspace.pk}/").content.decode()
     assert re.search(r'value="stand-in"\s+selected', page)
+    workspace.refresh_from_db()  # the choice is a field of the workspace now
     assert finished(runs.start_agent_turn(workspace, "hi")).agent == stand_in
 
     refused = client.post(url, {"agent": "nobody"}, follow=True)
     assert "No agent &#x27;nobody&#x27;." in refused.content.decode()
-    assert WorkspaceAgent.objects.get(workspace=workspace).agent == stand_in, "kept"
+    assert Workspace.objects.get(pk=workspace.pk).agent == stand_in, "kept"
     client.post(url, {"agent": ""})
-    assert not WorkspaceAgent.objects.filter(workspace=workspace).exists()
+    assert Workspace.objects.get(pk=workspace.pk).agent is None
 
     stranger = Client()
     stranger.force_login(make_user())

@@ -95,7 +95,7 @@ def test_pages_survive_an_engine_that_is_down(operator, boxes):
 
 def test_leases_and_workspaces_are_visible(operator, boxes):
     assert "admin test" in operator.get("/admin/boxes/lease/").content.decode()
-    assert operator.get("/admin/boxes/workspace/").status_code == 200
+    assert operator.get("/admin/workspaces/workspace/").status_code == 200
 
 
 def test_only_staff_reach_the_admin(client, make_user):

@@ -8,10 +8,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from boxes import workspaces
 from spoon.asgi import application
-from terminal import tickets
-from workspaces import runs
+from workspaces import access, folders, runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,14 +43,14 @@ async def messages_until_closed(socket, timeout=60):
 
 @pytest.fixture
 def workspace(engine, make_user):
-    return workspaces.create_workspace(make_user(), "proj", "main")
+    return folders.create_workspace(make_user(), "proj", "main")
 
 
 async def test_output_arrives_live_then_the_status(workspace):
     run = await sync_to_async(runs.start_run)(
         workspace, ["sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three; exit 3"]
     )
-    ticket = await sync_to_async(tickets.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
     socket, connected = await connect(
         run.pk, await sync_to_async(cookie_for)(workspace.user), ticket
     )
@@ -77,7 +75,7 @@ async def test_a_finished_run_sends_what_it_stored(workspace):
         if run.finished:
             break
         await asyncio.sleep(0.1)
-    ticket = await sync_to_async(tickets.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
     socket, _ = await connect(run.pk, await sync_to_async(cookie_for)(workspace.user), ticket)
     got, code = await messages_until_closed(socket)
     assert got[0] == {"type": "output", "text": "done-already\n"}
@@ -92,15 +90,15 @@ async def test_ticket_rules(workspace, make_user):
     assert (await messages_until_closed(socket))[1] == 4401
 
     other = await sync_to_async(make_user)()
-    elsewhere = await sync_to_async(workspaces.create_workspace)(other, "theirs", "main")
-    other_ticket = await sync_to_async(tickets.issue)(other, workspace=elsewhere)
+    elsewhere = await sync_to_async(folders.create_workspace)(other, "theirs", "main")
+    other_ticket = await sync_to_async(access.issue)(other, workspace=elsewhere)
     socket, _ = await connect(run.pk, await sync_to_async(cookie_for)(other), other_ticket)
     assert (await messages_until_closed(socket))[1] == 4403, "a ticket for another workspace"
 
     socket, _ = await connect(run.pk, owner_cookie, other_ticket)
     assert (await messages_until_closed(socket))[1] == 4403, "another user's ticket"
 
-    ticket = await sync_to_async(tickets.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
     _, connected = await connect(run.pk, owner_cookie, ticket, origin="http://evil.example")
     assert not connected
 

@@ -6,10 +6,10 @@ import time
 import pytest
 from django.test import Client
 
-from boxes import commands, docker_engine, lifecycle, workspaces
+from boxes import commands, docker_engine, lifecycle
 from boxes.models import RegisteredImage
 from tests.conftest import wait_for_run as wait
-from workspaces import runs
+from workspaces import folders, runs
 from workspaces.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def workspace(engine, make_user):
-    return workspaces.create_workspace(make_user(), "proj", "main")
+    return folders.create_workspace(make_user(), "proj", "main")
 
 
 def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):

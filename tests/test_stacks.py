@@ -206,22 +206,22 @@ def test_operators_register_images_in_the_admin(registered, make_user, settings)
 def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_user):
     from asgiref.sync import async_to_sync
 
-    from boxes import leases, workspaces
+    from boxes import leases
     from boxes.models import Lease
-    from terminal import tickets
     from tests.terminal_client import TerminalClient
+    from workspaces import access, folders
 
     user = make_user()
-    workspace = workspaces.create_workspace(user, "s", "main", image=registered["python"])
+    workspace = folders.create_workspace(user, "s", "main", image=registered["python"])
     held = leases.acquire(lifecycle.box_for(user), Lease.Kind.RUN, "a run elsewhere")
-    workspaces.set_workspace_image(workspace, registered["node"])
+    folders.set_workspace_image(workspace, registered["node"])
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
 
     async def open_terminal():
         terminal = TerminalClient(
-            cookie, await asyncio.to_thread(tickets.issue, user, None, workspace)
+            cookie, await asyncio.to_thread(access.issue, user, None, workspace)
         )
         assert await terminal.open()
         await terminal.read_until(b"$ ")
@@ -237,13 +237,14 @@ def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_us
 
 
 def test_a_run_never_runs_on_another_image_than_its_workspaces(registered, make_user):
-    from boxes import leases, workspaces
+    from boxes import leases
     from boxes.models import Lease
+    from workspaces import folders
 
     user = make_user()
-    workspace = workspaces.create_workspace(user, "s", "main")
+    workspace = folders.create_workspace(user, "s", "main")
     held = leases.acquire(lifecycle.box_for(user), Lease.Kind.TERMINAL, "a terminal elsewhere")
-    workspaces.set_workspace_image(workspace, registered["python"])
+    folders.set_workspace_image(workspace, registered["python"])
     run = wait_for_run(runs.start_run(workspace, ["python", "--version"]))
     assert run.status == Run.Status.FAILED
     assert "runs another image and is in use" in run.error and "spoon-stack:python" in run.error
@@ -253,9 +254,9 @@ def test_a_run_never_runs_on_another_image_than_its_workspaces(registered, make_
 
 
 def test_an_image_a_workspace_uses_cannot_be_deleted(registered, make_user):
-    from boxes import workspaces
+    from workspaces import folders
 
-    workspace = workspaces.create_workspace(make_user(), "s", "main", image=registered["node"])
+    workspace = folders.create_workspace(make_user(), "s", "main", image=registered["node"])
     client = Client()
     client.force_login(make_user(is_staff=True, is_superuser=True))
     url = f"/admin/boxes/registeredimage/{registered['node'].pk}/delete/"

@@ -13,10 +13,11 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from boxes import commands, lifecycle, workspaces
+from boxes import commands, lifecycle
 from boxes.models import Box, Lease
-from terminal import tickets
 from tests.terminal_client import TerminalClient
+from workspaces import access, folders
+from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ def alice(engine, make_user):
 
 
 def ticket_for(user, **kwargs):
-    return tickets.issue(user, **kwargs)
+    return access.issue(user, **kwargs)
 
 
 def in_box(user, script):
@@ -93,7 +94,7 @@ async def test_bad_tickets_close_with_4401(alice, ticket, code):
         good = await sync_to_async(ticket_for)(alice)
         ticket = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     elif ticket == "expired":
-        a_minute_ago = time.time() - tickets.TICKET_SECONDS - 1
+        a_minute_ago = time.time() - access.TICKET_SECONDS - 1
         with mock.patch("django.core.signing.time.time", return_value=a_minute_ago):
             ticket = await sync_to_async(ticket_for)(alice)
     client = TerminalClient(alice.cookie, ticket)
@@ -131,15 +132,15 @@ async def test_another_users_ticket_closes_with_4403(alice, make_user):
 
 async def test_a_workspace_that_is_not_theirs_closes_with_4403(alice, make_user):
     bob = await sync_to_async(make_user)()
-    bobs = await sync_to_async(workspaces.create_workspace)(bob, "proj", "main")
+    bobs = await sync_to_async(folders.create_workspace)(bob, "proj", "main")
     # A ticket naming bob's workspace, signed as if issued to alice.
     payload = {"u": alice.pk, "o": alice.pk, "w": bobs.pk, "n": "1" * 32}
-    ticket = signing.dumps(payload, salt=tickets.SALT, compress=False)
+    ticket = signing.dumps(payload, salt=access.SALT, compress=False)
     client = TerminalClient(alice.cookie, ticket)
     assert await client.open()
     assert await client.wait_closed() == 4403
-    with pytest.raises(tickets.TicketRefused):
-        await sync_to_async(tickets.issue)(alice, workspace=bobs)
+    with pytest.raises(access.TicketRefused):
+        await sync_to_async(access.issue)(alice, workspace=bobs)
 
 
 async def test_a_foreign_origin_never_connects(alice):
@@ -288,12 +289,12 @@ async def test_staff_with_the_permission_open_a_users_terminal(alice, make_user)
     await client.close()
 
     plain_staff = await sync_to_async(make_user)(is_staff=True)
-    with pytest.raises(tickets.TicketRefused):
-        await sync_to_async(tickets.issue)(plain_staff, owner=alice)
+    with pytest.raises(access.TicketRefused):
+        await sync_to_async(access.issue)(plain_staff, owner=alice)
 
 
 async def test_workspace_terminal_opens_in_its_folder(alice):
-    workspace = await sync_to_async(workspaces.create_workspace)(alice, "proj", "feature/a")
+    workspace = await sync_to_async(folders.create_workspace)(alice, "proj", "feature/a")
     client = await opened(alice, workspace=workspace)
     await prompt(client)
     await client.type("pwd\r")
@@ -316,7 +317,7 @@ def test_ticket_endpoint(client, make_user, settings):
     assert strict.post("/terminal/tickets/").status_code == 403, "CSRF-protected"
 
     other = make_user()
-    theirs = workspaces.Workspace.objects.create(user=other, spoon="p", branch="b")
+    theirs = Workspace.objects.create(user=other, spoon="p", branch="b")
     assert client.post("/terminal/tickets/", {"workspace": theirs.pk}).status_code == 403
     assert client.post("/terminal/tickets/", {"owner": other.pk}).status_code == 403
     assert Client().post("/terminal/tickets/").status_code in (401, 403)

@@ -3,9 +3,10 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from boxes import lifecycle, workspaces
-from boxes.models import Workspace
+from boxes import lifecycle
 from tests.conftest import sh
+from workspaces import folders
+from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +17,7 @@ def user(engine, make_user):
 
 
 def test_a_workspace_is_a_folder_owned_by_the_box_user(user):
-    workspace = workspaces.create_workspace(user, "spoon", "main")
+    workspace = folders.create_workspace(user, "spoon", "main")
     box = lifecycle.box_for(user)
     assert workspace.relative_path == "Code/spoon/main"
     assert sh(box, "stat -c %U ~/Code/spoon/main") == box.username
@@ -38,7 +39,7 @@ def origin(user, settings):
 
 
 def test_clone_at_an_existing_branch(user, origin):
-    workspaces.create_workspace(user, "proj", "feature/x", repo_url=origin)
+    folders.create_workspace(user, "proj", "feature/x", repo_url=origin)
     box = lifecycle.box_for(user)
     assert sh(box, "cd ~/Code/proj/feature/x && git branch --show-current && ls") == (
         "feature/x\na.txt\nb.txt"
@@ -46,7 +47,7 @@ def test_clone_at_an_existing_branch(user, origin):
 
 
 def test_clone_makes_a_new_branch_from_the_default_one(user, origin):
-    workspaces.create_workspace(user, "proj", "thread-1", repo_url=origin)
+    folders.create_workspace(user, "proj", "thread-1", repo_url=origin)
     box = lifecycle.box_for(user)
     assert (
         sh(box, "cd ~/Code/proj/thread-1 && git branch --show-current && ls") == "thread-1\na.txt"
@@ -55,8 +56,8 @@ def test_clone_makes_a_new_branch_from_the_default_one(user, origin):
 
 def test_a_failed_clone_records_nothing_and_says_why(user, settings):
     settings.SPOON_WORKSPACE_URL_SCHEMES = ["file"]
-    with pytest.raises(workspaces.WorkspaceError, match="Making Code/proj/main failed"):
-        workspaces.create_workspace(user, "proj", "main", repo_url="file:///nowhere/repo")
+    with pytest.raises(folders.WorkspaceError, match="Making Code/proj/main failed"):
+        folders.create_workspace(user, "proj", "main", repo_url="file:///nowhere/repo")
     assert not Workspace.objects.filter(user=user).exists()
 
 
@@ -77,7 +78,7 @@ def test_a_failed_clone_records_nothing_and_says_why(user, settings):
 )
 def test_bad_names_are_refused(user, spoon, branch):
     with pytest.raises(ValidationError):
-        workspaces.create_workspace(user, spoon, branch)
+        folders.create_workspace(user, spoon, branch)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ def test_bad_names_are_refused(user, spoon, branch):
 )
 def test_bad_repo_urls_are_refused(url, why):
     with pytest.raises(ValidationError, match=why):
-        workspaces.validate_repo_url(url)
+        folders.validate_repo_url(url)
 
 
 def test_good_repo_urls(settings):
@@ -103,23 +104,23 @@ def test_good_repo_urls(settings):
         "git@example.com:owner/r.git",
         "ssh://git@example.com/r",
     ):
-        workspaces.validate_repo_url(url)
+        folders.validate_repo_url(url)
 
 
 def test_a_duplicate_is_refused(user):
-    workspaces.create_workspace(user, "proj", "main")
+    folders.create_workspace(user, "proj", "main")
     with pytest.raises(ValidationError, match="already"):
-        workspaces.create_workspace(user, "proj", "main")
+        folders.create_workspace(user, "proj", "main")
 
 
 def test_deleting_keeps_the_checkout_unless_asked(user):
     box = lifecycle.box_for(user)
-    kept = workspaces.create_workspace(user, "proj", "keep")
+    kept = folders.create_workspace(user, "proj", "keep")
     sh(box, "echo work > ~/Code/proj/keep/file")
-    workspaces.delete_workspace(kept)
+    folders.delete_workspace(kept)
     assert sh(box, "cat ~/Code/proj/keep/file") == "work"
 
-    gone = workspaces.create_workspace(user, "other", "feature/deep")
-    workspaces.delete_workspace(gone, delete_checkout=True)
+    gone = folders.create_workspace(user, "other", "feature/deep")
+    folders.delete_workspace(gone, delete_checkout=True)
     assert sh(box, "ls ~/Code") == "proj", "the checkout and its empty parents are gone"
     assert not Workspace.objects.filter(user=user).exists()

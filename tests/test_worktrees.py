@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from boxes import lifecycle, reaper, workspaces
+from boxes import lifecycle, reaper
 from tests.conftest import sh
 from tests.conftest import wait_for_run as finished
-from workspaces import runs
+from workspaces import folders, runs
 from workspaces.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,9 +23,7 @@ def repo_workspace(engine, make_user, settings):
         "git init -q -b main ~/origin && cd ~/origin && git config user.email t@t && "
         "git config user.name t && echo base > base.txt && git add . && git commit -qm base",
     )
-    workspace = workspaces.create_workspace(
-        user, "proj", "main", repo_url=f"file://{box.home}/origin"
-    )
+    workspace = folders.create_workspace(user, "proj", "main", repo_url=f"file://{box.home}/origin")
     return workspace, box
 
 
@@ -61,7 +59,7 @@ def test_explore_runs_share_the_checkout(repo_workspace):
 
 
 def test_a_folder_that_is_not_a_checkout_has_one_writer(engine, make_user):
-    workspace = workspaces.create_workspace(make_user(), "plain", "main")
+    workspace = folders.create_workspace(make_user(), "plain", "main")
     first = runs.start_run(workspace, ["sleep", "2"])
     with pytest.raises(runs.Busy, match="not a git checkout"):
         runs.start_run(workspace, ["true"])

@@ -1,16 +1,25 @@
 from django.contrib import admin
+from django.db.models import Count
 
-from workspaces.models import Agent, Run, WorkspaceAgent
+from boxes.admin import RegisteredImageAdmin
+from boxes.models import RegisteredImage
+from workspaces.models import Agent, Run, Workspace
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "user", "repo_url", "image", "agent", "created_at")
+    list_select_related = ("user", "image", "agent")
+    search_fields = ("spoon", "branch", "user__username", "repo_url")
+    readonly_fields = ("user", "spoon", "branch", "repo_url", "created_at")
+
+    def has_add_permission(self, request):
+        return False  # made inside the box by workspaces.folders.create_workspace
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = ("name", "argv", "image")
-
-
-@admin.register(WorkspaceAgent)
-class WorkspaceAgentAdmin(admin.ModelAdmin):
-    list_display = ("workspace", "agent")
 
 
 @admin.register(Run)
@@ -21,3 +30,21 @@ class RunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ImagesWithTheirWorkspacesAdmin(RegisteredImageAdmin):
+    """Boxes' image list, plus how many workspaces use each image (one that
+    any workspace uses cannot be deleted)."""
+
+    list_display = (*RegisteredImageAdmin.list_display, "used_by")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(workspace_count=Count("workspaces"))
+
+    @admin.display(description="workspaces", ordering="workspace_count")
+    def used_by(self, image):
+        return image.workspace_count
+
+
+admin.site.unregister(RegisteredImage)
+admin.site.register(RegisteredImage, ImagesWithTheirWorkspacesAdmin)

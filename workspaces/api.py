@@ -8,11 +8,9 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 
 from boxes import stacks
-from boxes.models import Workspace
 from spoon.json_api import api, error
-from terminal import tickets
-from workspaces import runs
-from workspaces.models import Agent, Run
+from workspaces import access, runs
+from workspaces.models import Agent, Run, Workspace
 
 
 def describe(run: Run, with_output=True) -> dict:
@@ -96,5 +94,5 @@ def cancel(request, workspace_id, run_id):
 def stream_ticket(request, workspace_id, run_id):
     """A ticket for the run's live output (/ws/runs/<id>/), like the terminal's."""
     run = own_run(request, workspace_id, run_id)
-    ticket = tickets.issue(request.user, workspace=run.workspace)
-    return JsonResponse(tickets.offer(ticket, f"/ws/runs/{run.pk}/"))
+    ticket = access.issue(request.user, workspace=run.workspace)
+    return JsonResponse(access.offer(ticket, "run-socket", run.pk))

@@ -22,7 +22,7 @@ def remove_stale_worktrees(sender, **kwargs) -> list[str]:
         box = Box.objects.filter(user_id=run.workspace.user_id, state=Box.State.RUNNING).first()
         if box is None:
             continue  # the next pass that finds the box running takes it
-        checkout = f"{box.home}/{run.workspace.relative_path}"
+        checkout = run.workspace.folder(box)
         try:
             if remove_worktree(run, box, checkout):
                 lines.append(f"removed stale worktree {run.worktree} of {box.container_name}")

@@ -6,12 +6,10 @@ works whichever process or thread carries the run out."""
 
 import asyncio
 import json
-import urllib.parse
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from terminal import tickets
+from workspaces import access
 from workspaces.models import Run
 
 POLL_SECONDS = 0.2
@@ -21,13 +19,8 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
     follower = None
 
     async def connect(self):
-        await self.accept()  # refusals then reach the page as close codes
-        query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
-        ticket = (query.get("ticket") or [None])[0]
-        try:
-            grant = await sync_to_async(tickets.redeem)(ticket, self.scope.get("user"))
-        except tickets.TicketRefused as refused:
-            await self.close(code=refused.code)
+        grant = await access.admit(self)
+        if grant is None:
             return
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
         run = await Run.objects.filter(pk=run_id).afirst()

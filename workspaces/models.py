@@ -1,7 +1,8 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from boxes.models import Workspace
+from boxes.models import Box, RegisteredImage
 
 PROMPT = "{prompt}"
 
@@ -19,6 +20,9 @@ def validate_argv_template(value):
 class Agent(models.Model):
     """A coding-agent CLI in the job image (or an image of its own)."""
 
+    # Turns use it unless the workspace or the run names another.
+    DEFAULT = "codex"
+
     name = models.SlugField(unique=True)
     argv = models.JSONField(
         validators=[validate_argv_template],
@@ -34,25 +38,66 @@ class Agent(models.Model):
     def command(self, prompt: str) -> list[str]:
         return [prompt if part == PROMPT else part for part in self.argv]
 
+    @classmethod
+    def default(cls) -> "Agent | None":
+        return cls.objects.filter(name=cls.DEFAULT).first()
 
-class WorkspaceAgent(models.Model):
-    """The agent a workspace's turns use unless a run names another."""
 
-    workspace = models.OneToOneField(
-        Workspace, on_delete=models.CASCADE, related_name="agent_choice"
+class Workspace(models.Model):
+    """A thread's folder in its user's box: ~/Code/<spoon>/<branch>."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspaces"
     )
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT)
+    spoon = models.CharField(max_length=64)
+    branch = models.CharField(max_length=200)
+    repo_url = models.CharField(max_length=500, blank=True)
+    image = models.ForeignKey(
+        RegisteredImage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="workspaces",
+        help_text="This workspace's image; empty means the user's.",
+    )
+    agent = models.ForeignKey(
+        Agent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="workspaces",
+        help_text=f"The agent its turns use unless a run names another; empty means "
+        f"{Agent.DEFAULT}.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "spoon", "branch"], name="one_workspace_per_folder"
+            )
+        ]
 
     def __str__(self):
-        return f"{self.agent} for {self.workspace}"
+        return f"{self.spoon}/{self.branch}"
 
-    @classmethod
-    def choose(cls, workspace: Workspace, agent: Agent | None) -> None:
-        """The agent for the workspace's turns; None goes back to the default."""
-        if agent is None:
-            cls.objects.filter(workspace=workspace).delete()
-        else:
-            cls.objects.update_or_create(workspace=workspace, defaults={"agent": agent})
+    @property
+    def relative_path(self) -> str:
+        """Its folder, relative to the home: how pages and logs name it."""
+        return f"Code/{self.spoon}/{self.branch}"
+
+    def folder(self, box: Box) -> str:
+        """Its folder in the box: the one place that path is made."""
+        return f"{box.home}/{self.relative_path}"
+
+    @property
+    def image_ref(self) -> str:
+        """The image it prefers for its box; empty means the user's."""
+        return self.image.ref if self.image else ""
+
+    def turn_agent(self) -> Agent | None:
+        """The agent its turns use: its own, else the default one."""
+        return self.agent or Agent.default()
 
 
 class Run(models.Model):
@@ -100,3 +145,13 @@ class Run(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class SpentTicket(models.Model):
+    """A ticket that has opened a socket once; it never opens another (see access)."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    spent_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"ticket {self.nonce[:8]}… spent {self.spent_at:%F %T}"

@@ -11,9 +11,9 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from boxes import commands, docker_engine, images, lifecycle, processes
-from boxes.models import Lease, RegisteredImage, Workspace
+from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
-from workspaces.models import Agent, Run
+from workspaces.models import Agent, Run, Workspace
 from workspaces.transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -56,19 +56,19 @@ def start_agent_turn(
     agent: Agent | None = None,
     image: RegisteredImage | None = None,
 ) -> Run:
-    """Queue a coding-agent turn: the run's agent, else the workspace's, else codex.
-    Its image (run > agent > workspace > user > SPOON_JOB_IMAGE) is checked first."""
+    """Queue a coding-agent turn: the run's agent, else the workspace's, else
+    the default one. Its image (run > agent > workspace > user >
+    SPOON_JOB_IMAGE) is checked first."""
     if not isinstance(prompt, str) or not prompt.strip() or "\0" in prompt:
         raise ValidationError("A turn needs a prompt.")
-    choice = getattr(workspace, "agent_choice", None) if agent is None else None
-    agent = agent or (choice.agent if choice else Agent.objects.filter(name="codex").first())
+    agent = agent or workspace.turn_agent()
     if agent is None:
         raise ValidationError("No agent is registered; add one in the admin.")
     explicit = image.ref if image else agent.image
     try:
         images.resolve_image(
             explicit=explicit,
-            preferred=workspace.image.ref if workspace.image else "",
+            preferred=workspace.image_ref,
             box=lifecycle.box_for(workspace.user),
         )
     except docker_engine.EngineError as exc:
@@ -81,7 +81,7 @@ def start_agent_turn(
 def _needed_image(workspace: Workspace, explicit: str) -> str:
     """A run needs its workspace's image as much as its own: it never runs in
     a box left on another image because something else holds the box."""
-    return explicit or (workspace.image.ref if workspace.image else "")
+    return explicit or workspace.image_ref
 
 
 def _start(workspace: Workspace, run: Run) -> Run:
@@ -117,7 +117,7 @@ def carry_out(run: Run) -> Run:
     the run as it comes, and record how it really ended."""
     workspace = run.workspace
     holder = f"run {run.pk} in {workspace}"
-    preferred = workspace.image.ref if workspace.image else ""
+    preferred = workspace.image_ref
     try:
         with using_box(
             workspace.user, Lease.Kind.RUN, holder, image=run.image, preferred_image=preferred
@@ -125,7 +125,7 @@ def carry_out(run: Run) -> Run:
             started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
                 status=Run.Status.RUNNING, started_at=timezone.now()
             )
-            checkout = f"{box.home}/{workspace.relative_path}"
+            checkout = workspace.folder(box)
             if not started:  # cancelled while the box came up
                 result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
             elif run.worktree:

@@ -4,9 +4,10 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from boxes import docker_engine, lifecycle, stacks, workspaces
-from boxes.models import RegisteredImage, Workspace
-from workspaces.models import Agent, WorkspaceAgent
+from boxes import docker_engine, lifecycle, stacks
+from boxes.models import RegisteredImage
+from workspaces import folders
+from workspaces.models import Agent, Workspace
 
 
 @login_required
@@ -15,7 +16,7 @@ def workspace_list(request):
     if request.method == "POST":
         form = {k: request.POST.get(k, "").strip() for k in form}
         try:
-            made = workspaces.create_workspace(
+            made = folders.create_workspace(
                 request.user,
                 form["spoon"],
                 form["branch"],
@@ -26,7 +27,7 @@ def workspace_list(request):
             return redirect("workspaces:detail", made.pk)
         except ValidationError as exc:
             error = exc.messages[0]
-        except (workspaces.WorkspaceError, docker_engine.EngineError, lifecycle.BoxError) as exc:
+        except (folders.WorkspaceError, docker_engine.EngineError, lifecycle.BoxError) as exc:
             error = str(exc)
     context = {
         "nav": "workspaces",
@@ -43,12 +44,11 @@ def workspace_list(request):
 @login_required
 def workspace_detail(request, workspace_id):
     workspace = get_object_or_404(Workspace, pk=workspace_id, user=request.user)
-    choice = getattr(workspace, "agent_choice", None)
     context = {
         "nav": "workspaces",
         "workspace": workspace,
-        "agent": choice.agent if choice else "codex",
-        "chosen_agent": choice.agent if choice else None,
+        "agent": workspace.agent or Agent.DEFAULT,
+        "default_agent": Agent.DEFAULT,
         "agents": Agent.objects.order_by("name"),
         "images": RegisteredImage.objects.filter(offered=True).exclude(pk=workspace.image_id),
     }
@@ -64,7 +64,7 @@ def workspace_image(request, workspace_id):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect("workspaces:detail", workspace.pk)
-    workspaces.set_workspace_image(workspace, image)
+    folders.set_workspace_image(workspace, image)
     chosen = image.name if image else "your default image"
     messages.success(
         request,
@@ -83,7 +83,7 @@ def workspace_agent(request, workspace_id):
     if name and agent is None:
         messages.error(request, f"No agent {name!r}.")
     else:
-        WorkspaceAgent.choose(workspace, agent)
+        folders.choose_agent(workspace, agent)
         messages.success(request, f"This workspace's turns now use {agent or 'the default agent'}.")
     return redirect("workspaces:detail", workspace.pk)
 
@@ -94,8 +94,8 @@ def workspace_delete(request, workspace_id):
     workspace = get_object_or_404(Workspace, pk=workspace_id, user=request.user)
     with_checkout = request.POST.get("delete_checkout") == "yes"
     try:
-        workspaces.delete_workspace(workspace, delete_checkout=with_checkout)
-    except (workspaces.WorkspaceError, docker_engine.EngineError, lifecycle.BoxError) as exc:
+        folders.delete_workspace(workspace, delete_checkout=with_checkout)
+    except (folders.WorkspaceError, docker_engine.EngineError, lifecycle.BoxError) as exc:
         messages.error(request, str(exc))
         return redirect("workspaces:list")
     kept = "" if with_checkout else f" (its folder ~/{workspace.relative_path} is kept)"

@@ -1,4 +1,7 @@
-"""Short-lived, single-use tickets that open a terminal WebSocket.
+"""Who may open which WebSocket into a box: short-lived, single-use tickets,
+and the permission to open another user's terminal. Both sockets (the
+terminal, a run's live output) admit their clients with admit(), and their
+ticket endpoints answer with offer().
 
 A ticket is signed (Django's signing, with the SECRET_KEY), expires after
 TICKET_SECONDS, names the user who asked, whose box it opens and which
@@ -6,17 +9,22 @@ workspace, and is spent by its first use. The session cookie must match too:
 a ticket alone opens nothing, nor does a cookie alone.
 """
 
+import logging
 import secrets
+import urllib.parse
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError
+from django.urls import reverse
 from django.utils import timezone
 
-from boxes.models import Workspace
-from terminal.models import SpentTicket
+from workspaces.models import SpentTicket, Workspace
+
+logger = logging.getLogger(__name__)
 
 TICKET_SECONDS = 60
 SALT = "spoon.terminal.ticket"
@@ -59,14 +67,30 @@ def issue(user, owner=None, workspace: Workspace | None = None) -> str:
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
-def offer(ticket: str, socket_path: str) -> dict:
-    """What a ticket endpoint answers: the ticket, the WebSocket URL it opens,
-    and how long it lasts."""
+def offer(ticket: str, socket: str, *args) -> dict:
+    """What a ticket endpoint answers: the ticket, the URL of the WebSocket
+    it opens (by its name in spoon.urls, with args), and how long it lasts."""
     return {
         "ticket": ticket,
-        "ws_url": f"{socket_path}?ticket={ticket}",
+        "ws_url": f"{reverse(socket, args=args)}?ticket={ticket}",
         "expires_in": TICKET_SECONDS,
     }
+
+
+async def admit(consumer) -> Grant | None:
+    """Accept a WebSocket and redeem the ticket in its query string; None,
+    with the socket closed by the refusal's code, when it opens nothing.
+    Accepting first lets a refusal reach the page as a close code (4401,
+    4403) instead of a bare failed handshake."""
+    await consumer.accept()
+    query = urllib.parse.parse_qs(consumer.scope.get("query_string", b"").decode())
+    ticket = (query.get("ticket") or [None])[0]
+    try:
+        return await sync_to_async(redeem)(ticket, consumer.scope.get("user"))
+    except TicketRefused as refused:
+        logger.info("%s refused (%s): %s", consumer.scope.get("path"), refused.code, refused)
+        await consumer.close(code=refused.code)
+        return None
 
 
 def redeem(ticket: str | None, user) -> Grant:

@@ -1,18 +1,15 @@
-"""Workspaces: a thread's folder, ~/Code/<spoon>/<branch>, made inside the box."""
-
-import re
-import urllib.parse
+"""Workspaces are folders, ~/Code/<spoon>/<branch>, made inside the user's
+box: their names and repository URLs, making (cloning) and deleting them,
+and choosing their image and agent."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from boxes import commands
-from boxes.models import Lease, RegisteredImage, Workspace
-from boxes.naming import validate_workspace_names
+from boxes import commands, naming
+from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
-
-SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@host:owner/repo.git
+from workspaces.models import Agent, Workspace
 
 # Runs in the box as its user. Arguments come positionally, never spliced in.
 CLONE = r"""
@@ -33,8 +30,8 @@ fi
 """
 REMOVE = r"""
 set -eu
-rm -rf -- "$HOME/$1"
-rmdir --ignore-fail-on-non-empty -p -- "$(dirname "$HOME/$1")" 2>/dev/null || true
+rm -rf -- "$1"
+rmdir --ignore-fail-on-non-empty -p -- "$(dirname "$1")" 2>/dev/null || true
 """
 
 
@@ -42,26 +39,19 @@ class WorkspaceError(Exception):
     """The workspace could not be made; the message says why."""
 
 
-def validate_repo_url(url: str) -> None:
-    if not url:
-        return
-    if url.startswith("-") or any(c.isspace() for c in url):
-        raise ValidationError("A repository URL cannot start with '-' or hold spaces.")
-    allowed = settings.SPOON_WORKSPACE_URL_SCHEMES
-    if SCP_LIKE.match(url) and "://" not in url:
-        if "ssh" not in allowed:
-            raise ValidationError("SSH repository URLs are not allowed here.")
-        return
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in allowed:
+def validate_workspace_names(spoon: str, branch: str) -> None:
+    """A spoon is one folder name; a branch may hold '/' between folder names."""
+    if not naming.SEGMENT.match(spoon) or ".." in spoon:
         raise ValidationError(
-            f"Repository URLs must use {', '.join(allowed)}; "
-            f"this one uses {parsed.scheme or 'none'}."
+            f"Spoon name {spoon!r}: use letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit, at most 64 characters."
         )
-    if parsed.password is not None or (parsed.scheme in ("http", "https") and parsed.username):
-        raise ValidationError("Put no credentials in the URL; Spoon keeps secrets elsewhere.")
-    if parsed.scheme != "file" and not parsed.hostname:
-        raise ValidationError("The repository URL has no host.")
+    naming.validate_git_ref(branch)
+
+
+def validate_repo_url(url: str) -> None:
+    if url:
+        naming.validate_repo_url(url, settings.SPOON_WORKSPACE_URL_SCHEMES)
 
 
 def create_workspace(
@@ -74,9 +64,9 @@ def create_workspace(
         raise ValidationError(f"You have a workspace {spoon}/{branch} already.")
     workspace = Workspace(user=user, spoon=spoon, branch=branch, repo_url=repo_url, image=image)
     holder = f"making workspace {workspace.relative_path}"
-    preferred = image.ref if image else ""
+    preferred = workspace.image_ref
     with using_box(user, Lease.Kind.WORKSPACE, holder, preferred_image=preferred) as box:
-        target = f"{box.home}/{workspace.relative_path}"
+        target = workspace.folder(box)
         result = commands.run(
             box, ["sh", "-c", CLONE, "clone", target, repo_url, branch], timeout=600
         )
@@ -101,11 +91,17 @@ def delete_workspace(workspace: Workspace, delete_checkout: bool = False) -> Non
     """Forget the workspace; its folder goes only when asked explicitly."""
     if delete_checkout:
         holder = f"deleting workspace {workspace.relative_path}"
-        preferred = workspace.image.ref if workspace.image else ""
+        preferred = workspace.image_ref
         with using_box(
             workspace.user, Lease.Kind.WORKSPACE, holder, preferred_image=preferred
         ) as box:
-            result = commands.run(box, ["sh", "-c", REMOVE, "remove", workspace.relative_path])
+            result = commands.run(box, ["sh", "-c", REMOVE, "remove", workspace.folder(box)])
         if not result.ok:
             raise WorkspaceError(f"Deleting {workspace.relative_path} failed: {result.error}")
     workspace.delete()
+
+
+def choose_agent(workspace: Workspace, agent: Agent | None) -> None:
+    """The agent for the workspace's turns; None goes back to the default."""
+    workspace.agent = agent
+    workspace.save(update_fields=["agent"])
