@@ -4,14 +4,13 @@ read-only: editing them would lie about it."""
 
 import contextvars
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from boxes import docker_engine, lifecycle, reaper
+from boxes import docker_engine, labels, lifecycle, reaper
 from boxes.models import Box, Lease, RegisteredImage
 
 # What the engine said (containers, image references) for the page being
@@ -45,8 +44,8 @@ def engine_containers(request) -> dict[str, docker_engine.ContainerState] | None
     """This installation's containers, listed once per request; None when down."""
 
     def listed():
-        labels = {"spoon.box": "1", "spoon.instance": settings.SPOON_INSTANCE}
-        return {c.name: c for c in docker_engine.list_containers(labels)}
+        found = docker_engine.list_containers(labels.this_installations_boxes())
+        return {c.name: c for c in found}
 
     return once_per_request(request, "_spoon_containers", listed)
 

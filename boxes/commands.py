@@ -55,6 +55,40 @@ def _engine_failure(box: Box, exc: docker_engine.EngineError, started: float) ->
     return Result(ENGINE_FAILED, b"", time.monotonic() - started, error=reason)
 
 
+class CappedOutput:
+    """Output kept to `limit` bytes (or characters, for text): the first
+    ones, or with keep_last the last ones. `truncated` says whether any
+    were left out."""
+
+    def __init__(self, limit: int, empty: bytes | str = b"", keep_last: bool = False):
+        self.limit = limit
+        self.keep_last = keep_last
+        self.truncated = False
+        self._empty = empty
+        self._pieces: list = []
+        self._size = 0
+
+    def add(self, piece: bytes | str) -> None:
+        if self.keep_last:
+            kept = self.value + piece
+            if len(kept) > self.limit:
+                kept, self.truncated = kept[len(kept) - self.limit :], True
+            self._pieces, self._size = [kept], len(kept)
+            return
+        room = self.limit - self._size
+        if len(piece) > room:
+            piece, self.truncated = piece[: max(room, 0)], True
+        if piece:
+            self._pieces.append(piece)
+            self._size += len(piece)
+
+    @property
+    def value(self) -> bytes | str:
+        if len(self._pieces) > 1:
+            self._pieces = [self._empty.join(self._pieces)]
+        return self._pieces[0] if self._pieces else self._empty
+
+
 def run(
     box: Box,
     argv: list[str],
@@ -63,18 +97,16 @@ def run(
     timeout: float | None = None,
     input: bytes | None = None,
 ) -> Result:
-    """Run argv as the box user and wait for it; output is capped."""
-    limit = settings.SPOON_EXEC_OUTPUT_LIMIT
+    """Run argv as the box user and wait for it; output is capped at
+    SPOON_EXEC_OUTPUT_LIMIT."""
 
     async def collect() -> Result:
-        output, truncated = bytearray(), False
+        output = CappedOutput(settings.SPOON_EXEC_OUTPUT_LIMIT)
         async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout, input=input):
             if isinstance(item, Result):
-                item.output, item.truncated = bytes(output), truncated
+                item.output, item.truncated = output.value, output.truncated
                 return item
-            room = limit - len(output)
-            truncated = truncated or len(item) > room
-            output += item[: max(room, 0)]
+            output.add(item)
         raise AssertionError("stream() always ends with a Result")
 
     return async_to_sync(collect)()

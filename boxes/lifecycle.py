@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from boxes import docker_engine, images, leases, signals
+from boxes import docker_engine, images, labels, leases, signals
 from boxes.models import Box
 from boxes.naming import linux_name, numbered
 
@@ -144,7 +144,7 @@ def ensure_box(user, image: str = "", preferred_image: str = "", lease=None) -> 
 
 
 def _refuse_foreign(box: Box, found: docker_engine.ContainerState | None) -> None:
-    owner = found.labels.get("spoon.instance") if found else settings.SPOON_INSTANCE
+    owner = found.labels.get(labels.INSTANCE) if found else settings.SPOON_INSTANCE
     if owner != settings.SPOON_INSTANCE:
         raise BoxError(
             f"A container named {box.container_name} belongs to another Spoon installation "
@@ -188,16 +188,6 @@ def _converge(box: Box, found, ref: str, image_id: str, lease=None, explicit=Fal
         signals.box_started.send(sender=Box, box=box)
 
 
-def container_labels(box: Box, ref: str, image_id: str) -> dict[str, str]:
-    return {
-        "spoon.box": "1",
-        "spoon.instance": settings.SPOON_INSTANCE,
-        "spoon.user": box.username,
-        "spoon.user_id": str(box.user_id),
-        "spoon.image": f"{ref}@{image_id}",
-    }
-
-
 def _home_mount(box: Box) -> dict:
     if settings.SPOON_HOMES_DIR:
         # Only an empty folder is made from here; the entrypoint, inside the
@@ -205,14 +195,7 @@ def _home_mount(box: Box) -> dict:
         Path(settings.SPOON_HOMES_DIR, box.username).mkdir(mode=0o700, parents=True, exist_ok=True)
         source = str(Path(settings.SPOON_HOST_HOMES_DIR, box.username))
         return {"type": "bind", "source": source, "target": box.home}
-    docker_engine.create_volume(
-        box.volume_name,
-        labels={
-            "spoon.home": "1",
-            "spoon.instance": settings.SPOON_INSTANCE,
-            "spoon.user": box.username,
-        },
-    )
+    docker_engine.create_volume(box.volume_name, labels=labels.of_home(box.username))
     return {"type": "volume", "source": box.volume_name, "target": box.home}
 
 
@@ -223,9 +206,7 @@ def _network(box: Box) -> str:
     if network == "host" or network.startswith("container:"):
         raise BoxError(f"SPOON_BOX_NETWORK={network} would share a network stack; refused.")
     if network not in ("none", "bridge"):
-        docker_engine.ensure_isolated_network(
-            network, labels={"spoon.network": "1", "spoon.instance": settings.SPOON_INSTANCE}
-        )
+        docker_engine.ensure_isolated_network(network, labels=labels.of_network())
     return network
 
 
@@ -239,7 +220,7 @@ def _create_container(box: Box, ref: str, image_id: str) -> None:
     container_id = docker_engine.create_container(
         image_id,
         name=box.container_name,
-        labels=container_labels(box, ref, image_id),
+        labels=labels.of_box(box.username, box.user_id, ref, image_id),
         environment={
             "SPOON_USER": box.username,
             "SPOON_UID": str(settings.SPOON_BOX_UID),

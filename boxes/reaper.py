@@ -18,7 +18,7 @@ from django.db import connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from boxes import docker_engine, lifecycle, signals
+from boxes import docker_engine, labels, lifecycle, signals
 from boxes.models import Box
 
 # Stops run side by side: a stop is mostly waiting on the engine.
@@ -56,9 +56,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
 
     containers = {
         c.name: c
-        for c in docker_engine.list_containers(
-            {"spoon.box": "1", "spoon.instance": settings.SPOON_INSTANCE}
-        )
+        for c in docker_engine.list_containers(labels.this_installations_boxes())
     }
     now = timezone.now()
     boxes = Box.objects.annotate(
@@ -119,7 +117,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
                 report.lines.append(f"could not remove orphan {container.name}: {done}")
                 continue
             report.orphans_removed += 1
-            volume = f"spoon-home-{container.labels.get('spoon.user', '?')}"
+            volume = Box(username=container.labels.get(labels.USER, "?")).volume_name
             report.lines.append(f"removed orphan {container.name} (no user; volume {volume} kept)")
 
     if not dry_run:

@@ -183,10 +183,16 @@ class RunLog:
 
     def __init__(self, run: DotfilesRun):
         self.run = run
-        self.text = ""
+        self.kept = commands.CappedOutput(
+            settings.SPOON_DOTFILES_LOG_LIMIT, empty="", keep_last=True
+        )
+
+    @property
+    def text(self) -> str:
+        return self.kept.value
 
     def add(self, text: str) -> None:
-        self.text = (self.text + text)[-settings.SPOON_DOTFILES_LOG_LIMIT :]
+        self.kept.add(text)
         DotfilesRun.objects.filter(pk=self.run.pk).update(log=self.text, steps=self.run.steps)
 
 

@@ -1,34 +1,23 @@
 """Fixtures shared by every suite: a real Docker Engine with the images built,
 throwaway containers that are always removed, a real daphne, a real chromium."""
 
-import os
-import socket
-import subprocess
-import sys
+import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
+from django.test import Client
 
 from boxes import commands, docker_engine, images
-
-REPO = Path(__file__).resolve().parent.parent
-# Carries this run's installation id (the test data directory keeps its own),
-# so two test runs on one engine never clean up each other's containers.
-TEST_LABEL = "spoon.test"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TEST_LABEL,
+    SpoonServer,
+    wait_until_ready,
+)
 
 
 @pytest.fixture(scope="session")
@@ -115,113 +104,6 @@ def start_box(engine):
         docker_engine.remove_container(name)
 
 
-def wait_until_ready(name, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = docker_engine.inspect_container(name)["State"]
-        if not state["Running"]:
-            logs = docker_engine.container_logs(name)
-            raise AssertionError(f"{name} exited ({state['ExitCode']}): {logs}")
-        code, _ = docker_engine.exec_run(name, ["test", "-e", "/run/spoon/ready"])
-        if code == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{name} was not ready within {timeout} s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
-
-
-def manage(*args, env=None, check=True):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env or os.environ.copy(),
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=300,
-    )
-
-
-class SpoonServer:
-    """daphne serving spoon.asgi on loopback, with its own data directory."""
-
-    def __init__(self, data_dir: Path, **environment):
-        self.env = {
-            **os.environ,
-            "SPOON_DATA_DIR": str(data_dir),
-            # Its boxes belong to this test run, and are cleaned up with it.
-            "SPOON_INSTANCE": settings.SPOON_INSTANCE,
-            "SPOON_BOX_NETWORK": "none",
-            **environment,
-        }
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / "daphne.log"
-        manage("migrate", "--noinput", "-v", "0", env=self.env)
-
-    def create_user(self, username, password, staff=False):
-        code = (
-            "from django.contrib.auth import get_user_model; "
-            f"u = get_user_model().objects.create_user({username!r}, password={password!r}, "
-            f"is_staff={staff}, is_superuser={staff})"
-        )
-        manage("shell", "-c", code, env=self.env)
-
-    def start(self):
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "spoon.asgi:application",
-            ],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"daphne exited: {self.log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"daphne did not listen: {self.log_path.read_text()}")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture(scope="session")
 def spoon_server(engine, tmp_path_factory):
     server = SpoonServer(tmp_path_factory.mktemp("spoon-server"))
@@ -253,58 +135,97 @@ def page(browser):
     context.close()
 
 
-def new_user_logged_in(page, server, landing: str) -> str:
-    """Make a fresh user on the server and log in as them, landing on a page."""
-    username = f"u{uuid.uuid4().hex[:8]}"
-    server.create_user(username, "a-long-test-password")
-    page.goto(f"{server.url}/login/?next={landing}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "a-long-test-password")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}{landing}")
-    return username
+@pytest.fixture
+def new_user_logged_in():
+    """new_user_logged_in(page, server, landing): make a fresh user on the
+    server and log in as them in the page, landing on a path; their name."""
+
+    def log_in(page, server, landing: str) -> str:
+        username = f"u{uuid.uuid4().hex[:8]}"
+        server.create_user(username, "a-long-test-password")
+        page.goto(f"{server.url}/login/?next={landing}")
+        page.fill("#id_username", username)
+        page.fill("#id_password", "a-long-test-password")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.url}{landing}")
+        return username
+
+    return log_in
 
 
-def sh(box, script: str) -> str:
-    """Run a shell script in the box as its user; its stripped output, or the test fails."""
-    result = commands.run(box, ["sh", "-c", script])
-    assert result.ok, (result.error, result.output)
-    return result.output.decode().strip()
+@pytest.fixture
+def session_cookie():
+    """session_cookie(user): the Cookie header of a fresh session of theirs."""
+
+    def cookie_for(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return f"sessionid={client.cookies['sessionid'].value}"
+
+    return cookie_for
 
 
-def wait_for_run(run, until=None, timeout=60):
-    """Poll a workspace run until its status is one of `until` (default: finished)."""
-    until = until or run.FINISHED
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.status in until:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
+@pytest.fixture
+def sh():
+    """sh(box, script): run a shell script in the box as its user; its
+    stripped output, or the test fails."""
+
+    def run(box, script: str) -> str:
+        result = commands.run(box, ["sh", "-c", script])
+        assert result.ok, (result.error, result.output)
+        return result.output.decode().strip()
+
+    return run
 
 
-def run_in_threads(*calls):
-    """Call each function in a thread of its own, all at once; returns what
-    they returned and what they raised. Each thread closes its own database
-    connection."""
-    import threading
+@pytest.fixture
+def workspace(engine, make_user):
+    """proj/main of a fresh user, made in their box."""
+    from workspaces import folders
 
-    from django.db import connections
+    return folders.create_workspace(make_user(), "proj", "main")
 
-    results, errors = [], []
 
-    def call(fn):
-        try:
-            results.append(fn())
-        except Exception as exc:  # noqa: BLE001 - returned to the test to assert on
-            errors.append(exc)
-        finally:
-            connections.close_all()
+@pytest.fixture
+def wait_for_run():
+    """wait_for_run(run, until=None, timeout=60): poll a workspace run until
+    its status is one of `until` (default: finished); the run."""
 
-    threads = [threading.Thread(target=call, args=(fn,)) for fn in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
+    def wait(run, until=None, timeout=60):
+        until = until or run.FINISHED
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.status in until:
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
+
+    return wait
+
+
+@pytest.fixture
+def run_in_threads():
+    """run_in_threads(*calls): call each function in a thread of its own,
+    all at once; what they returned and what they raised. Each thread
+    closes its own database connection."""
+
+    def run(*calls):
+        results, errors = [], []
+
+        def call(fn):
+            try:
+                results.append(fn())
+            except Exception as exc:  # noqa: BLE001 - returned to the test to assert on
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=call, args=(fn,)) for fn in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results, errors
+
+    return run

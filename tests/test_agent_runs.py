@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 
 from boxes import docker_engine
 from boxes.models import RegisteredImage
-from tests.conftest import wait_for_run as finished
 from workspaces import folders, runs
 from workspaces.models import Agent, Run, Workspace
 
@@ -57,13 +56,8 @@ def stand_in(agent_image):
     )
 
 
-@pytest.fixture
-def workspace(engine, make_user):
-    return folders.create_workspace(make_user(), "proj", "main")
-
-
-def test_a_turn_becomes_a_readable_transcript(workspace, stand_in):
-    run = finished(runs.start_agent_turn(workspace, "tidy the tests", agent=stand_in))
+def test_a_turn_becomes_a_readable_transcript(workspace, stand_in, wait_for_run):
+    run = wait_for_run(runs.start_agent_turn(workspace, "tidy the tests", agent=stand_in))
     assert run.status == Run.Status.SUCCEEDED, (run.error, run.output)
     kinds = [(e["kind"], e["text"]) for e in run.transcript]
     assert ("command", "$ ls") in kinds
@@ -71,20 +65,22 @@ def test_a_turn_becomes_a_readable_transcript(workspace, stand_in):
     assert ("raw", "not json at all") in kinds
 
 
-def test_a_failed_turn_is_the_runs_error(workspace, stand_in):
-    run = finished(runs.start_agent_turn(workspace, "please fail", agent=stand_in))
+def test_a_failed_turn_is_the_runs_error(workspace, stand_in, wait_for_run):
+    run = wait_for_run(runs.start_agent_turn(workspace, "please fail", agent=stand_in))
     assert run.status == Run.Status.FAILED
     assert run.error == "the model refused"
 
 
-def test_the_legacy_shape_is_understood(workspace, stand_in):
-    run = finished(runs.start_agent_turn(workspace, "legacy please", agent=stand_in))
+def test_the_legacy_shape_is_understood(workspace, stand_in, wait_for_run):
+    run = wait_for_run(runs.start_agent_turn(workspace, "legacy please", agent=stand_in))
     assert ("message", "legacy hello") in [(e["kind"], e["text"]) for e in run.transcript]
 
 
-def test_the_workspaces_agent_is_used_and_the_image_is_checked_first(workspace, stand_in):
+def test_the_workspaces_agent_is_used_and_the_image_is_checked_first(
+    workspace, stand_in, wait_for_run
+):
     folders.choose_agent(workspace, stand_in)
-    run = finished(runs.start_agent_turn(workspace, "hello"))
+    run = wait_for_run(runs.start_agent_turn(workspace, "hello"))
     assert run.agent == stand_in and run.image == stand_in.image
     with pytest.raises(ValidationError, match="spoon-test-missing:none"):
         missing = RegisteredImage.objects.create(name="missing", ref="spoon-test-missing:none")
@@ -105,7 +101,7 @@ def test_the_built_in_agents_are_registered():
     ]  # fmt: skip
 
 
-def test_users_choose_a_workspaces_agent_on_its_page(workspace, stand_in, make_user):
+def test_users_choose_a_workspaces_agent_on_its_page(workspace, stand_in, make_user, wait_for_run):
     from django.test import Client
 
     client = Client()
@@ -118,7 +114,7 @@ def test_users_choose_a_workspaces_agent_on_its_page(workspace, stand_in, make_u
     page = client.get(f"/workspaces/{workspace.pk}/").content.decode()
     assert re.search(r'value="stand-in"\s+selected', page)
     workspace.refresh_from_db()  # the choice is a field of the workspace now
-    assert finished(runs.start_agent_turn(workspace, "hi")).agent == stand_in
+    assert wait_for_run(runs.start_agent_turn(workspace, "hi")).agent == stand_in
 
     refused = client.post(url, {"agent": "nobody"}, follow=True)
     assert "No agent &#x27;nobody&#x27;." in refused.content.decode()

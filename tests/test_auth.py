@@ -113,7 +113,7 @@ def test_layout_fits_a_phone(spoon_server, browser):
 
 
 def test_production_serves_hashed_static_files(engine, tmp_path):
-    from tests.conftest import SpoonServer, manage
+    from tests.support import SpoonServer, manage
 
     server = SpoonServer(
         tmp_path,

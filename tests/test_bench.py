@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from boxes import docker_engine
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def test_bench_boxes_runs_and_cleans_up(engine):

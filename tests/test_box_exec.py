@@ -181,3 +181,17 @@ def test_many_streams_at_once_need_no_thread_each(box):
     before, during, results = async_to_sync(many)()
     assert [r[0] for r in results] == [b"%d\n" % i for i in range(20)]
     assert during - before < 20, "streams wait on sockets, not on threads"
+
+
+def test_capped_output_keeps_the_first_or_the_last():
+    first = commands.CappedOutput(5)
+    for piece in (b"abc", b"defg", b"h"):
+        first.add(piece)
+    assert (first.value, first.truncated) == (b"abcde", True)
+    last = commands.CappedOutput(5, empty="", keep_last=True)
+    for piece in ("abc", "defg", "h"):
+        last.add(piece)
+    assert (last.value, last.truncated) == ("defgh", True)
+    whole = commands.CappedOutput(5, empty="")
+    whole.add("abcde")
+    assert (whole.value, whole.truncated) == ("abcde", False)

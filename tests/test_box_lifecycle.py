@@ -13,7 +13,7 @@ from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
 from boxes.use import using_box
-from tests.conftest import REPO, run_in_threads, sh
+from tests.support import REPO
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def test_names_that_sanitize_alike_stay_distinct_and_never_change(make_user):
         validate_linux_name("daemon")
 
 
-def test_ensure_makes_a_labeled_hardened_box_with_a_home(engine, make_user, settings):
+def test_ensure_makes_a_labeled_hardened_box_with_a_home(engine, make_user, settings, sh):
     user = make_user()
     box = lifecycle.ensure_box(user)
     assert box.state == Box.State.RUNNING
@@ -81,7 +81,7 @@ def test_ensure_makes_a_labeled_hardened_box_with_a_home(engine, make_user, sett
     ]
 
 
-def test_ensure_is_idempotent_and_starts_a_stopped_box(engine, make_user):
+def test_ensure_is_idempotent_and_starts_a_stopped_box(engine, make_user, sh):
     user = make_user()
     box = lifecycle.ensure_box(user)
     again = lifecycle.ensure_box(user)
@@ -93,7 +93,9 @@ def test_ensure_is_idempotent_and_starts_a_stopped_box(engine, make_user):
     assert sh(started, "echo up") == "up"
 
 
-def test_twenty_concurrent_ensures_from_threads_leave_one_running_box(engine, make_user):
+def test_twenty_concurrent_ensures_from_threads_leave_one_running_box(
+    engine, make_user, run_in_threads
+):
     user = make_user()
     boxes, errors = run_in_threads(*[lambda: lifecycle.ensure_box(user).container_id] * 20)
     assert not errors
@@ -182,7 +184,7 @@ def upgraded_image(engine, settings, tmp_path):
     docker_engine.remove_image(ref)
 
 
-def test_home_survives_reap_reensure_and_image_upgrade(engine, make_user, upgraded_image):
+def test_home_survives_reap_reensure_and_image_upgrade(engine, make_user, upgraded_image, sh):
     from boxes import reaper
 
     user = make_user()
@@ -224,7 +226,7 @@ def test_a_held_box_is_marked_update_pending_and_recreated_at_its_idle_stop(
     assert fresh.running_image == upgraded_image
 
 
-def test_bind_mounted_homes(engine, make_user, settings, tmp_path):
+def test_bind_mounted_homes(engine, make_user, settings, tmp_path, sh):
     settings.SPOON_HOMES_DIR = str(tmp_path)
     settings.SPOON_HOST_HOMES_DIR = str(tmp_path)
     box = lifecycle.ensure_box(make_user())
@@ -251,7 +253,7 @@ with zipfile.ZipFile("/tmp/spoontool-1.0-py3-none-any.whl", "w") as wheel:
 """
 
 
-def test_installs_go_to_the_home_and_last(engine, make_user):
+def test_installs_go_to_the_home_and_last(engine, make_user, sh):
     user = make_user()
     box = lifecycle.ensure_box(user)
     assert commands.run(box, ["python3", "-c", MAKE_WHEEL]).ok
@@ -274,7 +276,7 @@ def test_installs_go_to_the_home_and_last(engine, make_user):
     )
 
 
-def test_a_deleted_users_home_is_never_given_to_a_new_user(engine, make_user):
+def test_a_deleted_users_home_is_never_given_to_a_new_user(engine, make_user, sh):
     first = make_user("reused-name")
     box = lifecycle.ensure_box(first)
     sh(box, "echo private > ~/secret")

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
-from tests.conftest import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,7 +135,7 @@ def test_one_list_call_per_pass(engine, make_user):
     assert report.api_calls == 1, "nothing to do costs nothing more"
 
 
-def test_two_reapers_at_once_do_no_harm(engine, make_user):
+def test_two_reapers_at_once_do_no_harm(engine, make_user, run_in_threads):
     boxes = [lifecycle.ensure_box(make_user()) for _ in range(3)]
     for box in boxes:
         make_idle(box)
@@ -155,7 +154,9 @@ def test_reap_with_the_engine_down_is_a_readable_error(settings):
         call_command("reapboxes")
 
 
-def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(engine, make_user):
+def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(
+    engine, make_user, run_in_threads
+):
     for _ in range(3):
         user = make_user()
         make_idle(lifecycle.ensure_box(user))

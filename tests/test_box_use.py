@@ -12,14 +12,13 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
 from boxes import commands, docker_engine, lifecycle, reaper
 from boxes.models import Box, Lease
 from boxes.use import using_box, using_box_async
-from tests.conftest import REPO
+from tests.support import REPO, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,14 +91,6 @@ def test_the_reaper_cannot_stop_the_box_between_lease_and_ensure(engine, make_us
         assert passes[0].stopped == 0, "the lease, taken first, holds the box"
         assert used.container_id == box.container_id, "the same container, never stopped"
     assert reaper.reap(idle_seconds=0).stopped == 1, "once released, an idle box stops"
-
-
-def database_url() -> str:
-    """This test database, for a process of our own."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 HOLD_THEN_DIE = """

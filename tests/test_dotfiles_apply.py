@@ -8,7 +8,6 @@ import pytest
 from boxes import commands, lifecycle
 from dotfiles import materialize
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile, Secret
-from tests.conftest import sh
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +18,7 @@ def box(engine, make_user, settings):
     return lifecycle.ensure_box(make_user())
 
 
-def make_repo(box, files: dict[str, str], executable=(), branch="main"):
+def make_repo(sh, box, files: dict[str, str], executable=(), branch="main"):
     """A git repository made in the box (which has no network), served by file://."""
     script = [
         "set -e", "rm -rf ~/src/dots", "mkdir -p ~/src/dots", "cd ~/src/dots",
@@ -47,23 +46,24 @@ def add_file(box, path, content: bytes, executable=False):
 
 
 @pytest.mark.parametrize("script", materialize.INSTALL_SCRIPTS)
-def test_each_install_script_convention(box, script):
+def test_each_install_script_convention(box, script, sh):
     others = {
         s: "#!/bin/sh\necho wrong > ~/ran\n" for s in materialize.INSTALL_SCRIPTS if s != script
     }
     chosen_first = materialize.INSTALL_SCRIPTS.index(script)
     files = {s: c for s, c in others.items() if materialize.INSTALL_SCRIPTS.index(s) > chosen_first}
     files[script] = f"#!/bin/sh\necho {script} > ~/ran\n"
-    configure(box, make_repo(box, files))
+    configure(box, make_repo(sh, box, files))
     run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     assert run.status == DotfilesRun.Status.SUCCEEDED, run.log
     assert sh(box, "cat ~/ran") == script
     assert f"running {script}" in run.log
 
 
-def test_without_a_script_dotfiles_are_linked_and_clashes_kept(box):
+def test_without_a_script_dotfiles_are_linked_and_clashes_kept(box, sh):
     configure(
-        box, make_repo(box, {".gitconfig": "[user]\n", ".bashrc": "alias hi=true\n", "README": "x"})
+        box,
+        make_repo(sh, box, {".gitconfig": "[user]\n", ".bashrc": "alias hi=true\n", "README": "x"}),
     )
     run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     assert run.status == DotfilesRun.Status.SUCCEEDED, run.log
@@ -74,8 +74,9 @@ def test_without_a_script_dotfiles_are_linked_and_clashes_kept(box):
     assert sh(box, "test -L ~/.git || echo not-linked") == "not-linked"
 
 
-def test_ref_and_setup_path(box):
+def test_ref_and_setup_path(box, sh):
     url = make_repo(
+        sh,
         box,
         {
             "tools/go.sh": "#!/bin/sh\necho custom > ~/ran\n",
@@ -87,8 +88,8 @@ def test_ref_and_setup_path(box):
     assert sh(box, "cat ~/ran") == "custom"
 
 
-def test_a_failing_script_is_recorded_and_visible(box):
-    configure(box, make_repo(box, {"install.sh": "#!/bin/sh\necho about to fail\nexit 7\n"}))
+def test_a_failing_script_is_recorded_and_visible(box, sh):
+    configure(box, make_repo(sh, box, {"install.sh": "#!/bin/sh\necho about to fail\nexit 7\n"}))
     run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     assert run.status == DotfilesRun.Status.FAILED
     assert run.exit_code == 7
@@ -99,17 +100,17 @@ def test_a_failing_script_is_recorded_and_visible(box):
     )
 
 
-def test_a_hung_script_is_killed_at_the_limit(box, settings):
+def test_a_hung_script_is_killed_at_the_limit(box, settings, sh):
     settings.SPOON_DOTFILES_TIMEOUT = 2
-    configure(box, make_repo(box, {"install.sh": "#!/bin/sh\necho hanging\nsleep 600\n"}))
+    configure(box, make_repo(sh, box, {"install.sh": "#!/bin/sh\necho hanging\nsleep 600\n"}))
     run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     assert run.status == DotfilesRun.Status.FAILED
     assert "ran longer than 2 s and was stopped" in run.log
     assert sh(box, "pgrep -f '^sleep 600' || true") == ""
 
 
-def test_the_hash_skips_a_second_run_until_the_config_changes(box):
-    url = make_repo(box, {"install.sh": "#!/bin/sh\necho run >> ~/runs\n"})
+def test_the_hash_skips_a_second_run_until_the_config_changes(box, sh):
+    url = make_repo(sh, box, {"install.sh": "#!/bin/sh\necho run >> ~/runs\n"})
     configure(box, url)
     materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     second = materialize.apply(box, DotfilesRun.Trigger.BOX_START)
@@ -121,8 +122,8 @@ def test_the_hash_skips_a_second_run_until_the_config_changes(box):
     assert sh(box, "cat ~/runs") == "run\nrun"
 
 
-def test_the_overlay_wins_keeps_bytes_and_modes_and_forgets_deleted_files(box):
-    configure(box, make_repo(box, {".vimrc": "from the repo\n"}))
+def test_the_overlay_wins_keeps_bytes_and_modes_and_forgets_deleted_files(box, sh):
+    configure(box, make_repo(sh, box, {".vimrc": "from the repo\n"}))
     add_file(box, ".vimrc", b"from the overlay\n")
     binary = bytes(range(256)) * 4
     add_file(box, ".local/share/blob.bin", binary)
@@ -140,7 +141,7 @@ def test_the_overlay_wins_keeps_bytes_and_modes_and_forgets_deleted_files(box):
     assert sh(box, "test -e ~/bin/hello || echo gone") == "gone"
 
 
-def test_bash_profile_sources_bashrc(box):
+def test_bash_profile_sources_bashrc(box, sh):
     materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
     add_file(box, ".bashrc", b"alias spoonhi='echo hi-from-alias'\n")
     materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
@@ -148,7 +149,7 @@ def test_bash_profile_sources_bashrc(box):
     assert sh(box, "bash -lic 'spoonhi' 2>/dev/null") == "hi-from-alias"
 
 
-def test_a_planted_symlink_is_not_followed(box):
+def test_a_planted_symlink_is_not_followed(box, sh):
     sh(box, "rm -f ~/.bashrc && ln -s /etc/passwd ~/.bashrc")
     add_file(box, ".bashrc", b"# mine\n")
     run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
@@ -168,7 +169,7 @@ def test_a_planted_symlink_is_not_followed(box):
     assert sh(box, "stat -c %U /tmp/mine/evil") == box.username
 
 
-def test_a_box_start_applies_the_dotfiles(engine, make_user, settings):
+def test_a_box_start_applies_the_dotfiles(engine, make_user, settings, sh):
     settings.SPOON_DOTFILES_APPLY_ON_START = True
     user = make_user()
     f = OverlayFile(user=user, path=".started")
@@ -184,7 +185,7 @@ def test_a_box_start_applies_the_dotfiles(engine, make_user, settings):
     assert sh(box, "cat ~/.started") == "yes"
 
 
-def test_secrets_are_in_the_environment_not_the_home_nor_the_logs(box, caplog):
+def test_secrets_are_in_the_environment_not_the_home_nor_the_logs(box, caplog, sh):
     secret = Secret(user=box.user, name="MY_API_TOKEN")
     secret.value = "tok-CANARY-42"
     secret.save()

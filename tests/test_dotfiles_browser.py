@@ -2,13 +2,12 @@
 
 import pytest
 
-from tests.conftest import new_user_logged_in
-from tests.test_terminal_browser import wait_connected, wait_for_screen
+from tests.support import wait_connected, wait_for_screen
 
 pytestmark = pytest.mark.browser
 
 
-def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page):
+def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page, new_user_logged_in):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     new_user_logged_in(page, spoon_server, "/settings/dotfiles/")
@@ -32,7 +31,7 @@ def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page):
     assert not errors
 
 
-def test_secrets_page_never_shows_a_value_back(spoon_server, page):
+def test_secrets_page_never_shows_a_value_back(spoon_server, page, new_user_logged_in):
     new_user_logged_in(page, spoon_server, "/settings/secrets/")
     page.fill("#id_name", "1BAD")
     page.fill("#id_value", "x")

@@ -14,8 +14,7 @@ from django.db import connection
 
 from dotfiles import encryption, validation
 from dotfiles.models import OverlayFile, Secret
-from tests.conftest import REPO
-from tests.test_settings import bare_env
+from tests.support import REPO, bare_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

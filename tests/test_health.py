@@ -5,7 +5,7 @@ import os
 import pytest
 from django.test import override_settings
 
-from tests.conftest import SpoonServer, manage
+from tests.support import SpoonServer, manage
 
 MISSING_SOCKET = "unix:///nonexistent/docker.sock"
 pytestmark = pytest.mark.django_db

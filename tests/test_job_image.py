@@ -78,7 +78,7 @@ def test_home_keeps_its_files_across_containers(start_box):
 def test_entrypoint_refuses_bad_user_names(engine):
     from django.conf import settings
 
-    from tests.conftest import TEST_LABEL
+    from tests.support import TEST_LABEL
 
     name = "spoon-test-badname"
     docker_engine.remove_container(name)

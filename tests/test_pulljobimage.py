@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from boxes import docker_engine
-from tests.conftest import free_port, manage, wait_for_port
+from tests.support import free_port, manage, wait_for_port
 
 
 @pytest.fixture

@@ -14,12 +14,6 @@ from workspaces import access, folders, runs
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def cookie_for(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
 async def connect(run_id, cookie, ticket, origin="http://localhost"):
     headers = [(b"host", b"localhost"), (b"cookie", cookie.encode()), (b"origin", origin.encode())]
     path = f"/ws/runs/{run_id}/" + (f"?ticket={ticket}" if ticket else "")
@@ -41,18 +35,13 @@ async def messages_until_closed(socket, timeout=60):
     raise AssertionError(f"not closed: {got}")
 
 
-@pytest.fixture
-def workspace(engine, make_user):
-    return folders.create_workspace(make_user(), "proj", "main")
-
-
-async def test_output_arrives_live_then_the_status(workspace):
+async def test_output_arrives_live_then_the_status(workspace, session_cookie):
     run = await sync_to_async(runs.start_run)(
         workspace, ["sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three; exit 3"]
     )
     ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
     socket, connected = await connect(
-        run.pk, await sync_to_async(cookie_for)(workspace.user), ticket
+        run.pk, await sync_to_async(session_cookie)(workspace.user), ticket
     )
     assert connected
     got, code = await messages_until_closed(socket)
@@ -68,7 +57,7 @@ async def test_output_arrives_live_then_the_status(workspace):
     assert code == 1000
 
 
-async def test_a_finished_run_sends_what_it_stored(workspace):
+async def test_a_finished_run_sends_what_it_stored(workspace, session_cookie):
     run = await sync_to_async(runs.start_run)(workspace, ["echo", "done-already"])
     for _ in range(100):
         await sync_to_async(run.refresh_from_db)()
@@ -76,15 +65,15 @@ async def test_a_finished_run_sends_what_it_stored(workspace):
             break
         await asyncio.sleep(0.1)
     ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
-    socket, _ = await connect(run.pk, await sync_to_async(cookie_for)(workspace.user), ticket)
+    socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(workspace.user), ticket)
     got, code = await messages_until_closed(socket)
     assert got[0] == {"type": "output", "text": "done-already\n"}
     assert got[-1]["status"] == "succeeded"
 
 
-async def test_ticket_rules(workspace, make_user):
+async def test_ticket_rules(workspace, make_user, session_cookie):
     run = await sync_to_async(runs.start_run)(workspace, ["true"])
-    owner_cookie = await sync_to_async(cookie_for)(workspace.user)
+    owner_cookie = await sync_to_async(session_cookie)(workspace.user)
 
     socket, _ = await connect(run.pk, owner_cookie, None)
     assert (await messages_until_closed(socket))[1] == 4401
@@ -92,7 +81,7 @@ async def test_ticket_rules(workspace, make_user):
     other = await sync_to_async(make_user)()
     elsewhere = await sync_to_async(folders.create_workspace)(other, "theirs", "main")
     other_ticket = await sync_to_async(access.issue)(other, workspace=elsewhere)
-    socket, _ = await connect(run.pk, await sync_to_async(cookie_for)(other), other_ticket)
+    socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(other), other_ticket)
     assert (await messages_until_closed(socket))[1] == 4403, "a ticket for another workspace"
 
     socket, _ = await connect(run.pk, owner_cookie, other_ticket)

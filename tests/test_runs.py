@@ -8,16 +8,10 @@ from django.test import Client
 
 from boxes import commands, docker_engine, lifecycle
 from boxes.models import RegisteredImage
-from tests.conftest import wait_for_run as wait
-from workspaces import folders, runs
+from workspaces import runs
 from workspaces.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def workspace(engine, make_user):
-    return folders.create_workspace(make_user(), "proj", "main")
 
 
 def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):
@@ -32,55 +26,55 @@ def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):
     assert any(s and s != run.output for s in seen), "part of the output was there before the end"
 
 
-def test_the_run_works_in_the_workspace_folder_with_the_users_secrets(workspace):
+def test_the_run_works_in_the_workspace_folder_with_the_users_secrets(workspace, wait_for_run):
     from dotfiles.models import Secret
 
     secret = Secret(user=workspace.user, name="RUN_TOKEN")
     secret.value = "run-secret-1"
     secret.save()
-    run = wait(runs.start_run(workspace, ["sh", "-c", "pwd; echo $RUN_TOKEN"]))
+    run = wait_for_run(runs.start_run(workspace, ["sh", "-c", "pwd; echo $RUN_TOKEN"]))
     assert run.output.split() == [
         f"/home/{lifecycle.box_for(workspace.user).username}/Code/proj/main",
         "run-secret-1",
     ]
 
 
-def test_cancel_ends_the_process_in_the_box(workspace):
+def test_cancel_ends_the_process_in_the_box(workspace, wait_for_run):
     run = runs.start_run(workspace, ["sh", "-c", "echo started; sleep 600"])
-    wait(run, until=[Run.Status.RUNNING])
+    wait_for_run(run, until=[Run.Status.RUNNING])
     while "started" not in run.output:
         run.refresh_from_db()
         time.sleep(0.1)
     runs.cancel_run(run)
-    run = wait(run)
+    run = wait_for_run(run)
     assert run.status == Run.Status.CANCELLED
     box = lifecycle.box_for(workspace.user)
     left = commands.run(box, ["sh", "-c", "pgrep -f '^sleep 600' || true"]).output
     assert left == b"", "gone from ps"
 
 
-def test_a_missing_command_fails_with_the_reason(workspace):
-    run = wait(runs.start_run(workspace, ["no-such-tool"]))
+def test_a_missing_command_fails_with_the_reason(workspace, wait_for_run):
+    run = wait_for_run(runs.start_run(workspace, ["no-such-tool"]))
     assert run.status == Run.Status.FAILED and run.exit_code == 127
     assert run.error == "command not found: no-such-tool"
 
 
-def test_a_missing_image_fails_with_the_reason(workspace):
+def test_a_missing_image_fails_with_the_reason(workspace, wait_for_run):
     workspace.image = RegisteredImage.objects.create(name="missing", ref="spoon-test-missing:none")
     workspace.save()
     box = lifecycle.box_for(workspace.user)
     docker_engine.remove_container(box.container_name)
-    run = wait(runs.start_run(workspace, ["true"]))
+    run = wait_for_run(runs.start_run(workspace, ["true"]))
     assert run.status == Run.Status.FAILED
     assert "spoon-test-missing:none" in run.error and "not present" in run.error
 
 
-def test_a_box_removed_mid_run_fails_with_the_reason(workspace):
+def test_a_box_removed_mid_run_fails_with_the_reason(workspace, wait_for_run):
     run = runs.start_run(workspace, ["sh", "-c", "echo up; sleep 600"])
-    wait(run, until=[Run.Status.RUNNING])
+    wait_for_run(run, until=[Run.Status.RUNNING])
     time.sleep(0.5)
     docker_engine.remove_container(lifecycle.box_for(workspace.user).container_name)
-    run = wait(run)
+    run = wait_for_run(run)
     assert run.status == Run.Status.FAILED
     assert "removed" in run.error or "not running" in run.error, run.error
 
@@ -95,12 +89,12 @@ def test_an_engine_that_is_gone_fails_with_the_reason(workspace, settings):
     assert run.status == Run.Status.FAILED and "does not answer" in run.error
 
 
-def test_one_run_per_checkout_at_a_time(workspace):
+def test_one_run_per_checkout_at_a_time(workspace, wait_for_run):
     first = runs.start_run(workspace, ["sleep", "2"])
     with pytest.raises(runs.Busy):
         runs.start_run(workspace, ["true"])
     runs.cancel_run(first)
-    wait(first)
+    wait_for_run(first)
 
 
 @pytest.mark.parametrize("argv", [[], "ls", [""], ["ls", 5], ["a\0b"]])
@@ -109,7 +103,7 @@ def test_bad_argv_is_refused(workspace, argv):
         runs.start_run(workspace, argv)
 
 
-def test_the_api_lists_starts_and_cancels(workspace, make_user):
+def test_the_api_lists_starts_and_cancels(workspace, make_user, wait_for_run):
     client = Client()
     client.force_login(workspace.user)
     url = f"/api/workspaces/{workspace.pk}/runs/"
@@ -131,9 +125,9 @@ def test_the_api_lists_starts_and_cancels(workspace, make_user):
         == "argv"
     )
     assert client.get(url).json()["runs"][0]["id"] == run_id
-    wait(Run.objects.get(pk=run_id), until=[Run.Status.RUNNING])
+    wait_for_run(Run.objects.get(pk=run_id), until=[Run.Status.RUNNING])
     assert client.post(f"{url}{run_id}/cancel").status_code == 200
-    assert wait(Run.objects.get(pk=run_id)).status == Run.Status.CANCELLED
+    assert wait_for_run(Run.objects.get(pk=run_id)).status == Run.Status.CANCELLED
 
     stranger = Client()
     stranger.force_login(make_user())
@@ -164,8 +158,7 @@ def test_workspace_pages(engine, make_user):
 
 
 @pytest.mark.browser
-def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page):
-    from tests.conftest import new_user_logged_in
+def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, new_user_logged_in):
 
     new_user_logged_in(page, spoon_server, "/workspaces/")
     page.fill("#spoon", "demo")

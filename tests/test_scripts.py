@@ -9,7 +9,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from tests.conftest import REPO, free_port, wait_for_port
+from tests.support import REPO, free_port, wait_for_port
 
 
 def test_ensure_docker_is_quick_when_the_engine_answers(engine):

@@ -2,11 +2,10 @@
 
 import base64
 import json
-import os
 import subprocess
 import sys
 
-from tests.conftest import REPO, manage
+from tests.support import REPO, bare_env, manage
 
 PROBE = """
 import json, django
@@ -23,16 +22,6 @@ print(json.dumps({
     "data_dir": str(settings.DATA_DIR),
 }))
 """
-
-
-def bare_env(**extra):
-    """Only what a shell needs: no Spoon, Django or Docker variable at all."""
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "DJANGO_SETTINGS_MODULE": "spoon.settings",
-        **extra,
-    }
 
 
 def probe(env):

@@ -11,7 +11,6 @@ from django.test import Client, override_settings
 
 from boxes import commands, docker_engine, lifecycle, stacks
 from boxes.models import RegisteredImage
-from tests.conftest import wait_for_run
 from workspaces import runs
 from workspaces.models import Run
 
@@ -128,7 +127,7 @@ def test_buildimage_with_the_engine_down(custom_name):
             call_command("buildimage", custom_name, "--packages", "tree")
 
 
-def test_a_workspace_runs_on_the_image_its_user_picked(registered, make_user):
+def test_a_workspace_runs_on_the_image_its_user_picked(registered, make_user, wait_for_run):
     user = make_user()
     client = Client()
     client.force_login(user)
@@ -147,7 +146,7 @@ def test_a_workspace_runs_on_the_image_its_user_picked(registered, make_user):
     assert workspace.image == registered["node"]
 
 
-def test_users_pick_only_offered_images(registered, make_user, settings):
+def test_users_pick_only_offered_images(registered, make_user, settings, wait_for_run):
     RegisteredImage.objects.filter(name="chromium").update(offered=False)
     RegisteredImage.objects.create(name="job", ref=settings.SPOON_JOB_IMAGE, offered=False)
     user = make_user()
@@ -203,7 +202,7 @@ def test_operators_register_images_in_the_admin(registered, make_user, settings)
     assert bad.status_code == 200 and "is not an image reference" in text and "Image name" in text
 
 
-def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_user):
+def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_user, session_cookie):
     from asgiref.sync import async_to_sync
 
     from boxes import leases
@@ -215,9 +214,7 @@ def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_us
     workspace = folders.create_workspace(user, "s", "main", image=registered["python"])
     held = leases.acquire(lifecycle.box_for(user), Lease.Kind.RUN, "a run elsewhere")
     folders.set_workspace_image(workspace, registered["node"])
-    client = Client()
-    client.force_login(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    cookie = session_cookie(user)
 
     async def open_terminal():
         terminal = TerminalClient(
@@ -236,7 +233,7 @@ def test_a_terminal_says_when_its_box_stays_on_another_image(registered, make_us
     leases.release(held)
 
 
-def test_a_run_never_runs_on_another_image_than_its_workspaces(registered, make_user):
+def test_a_run_never_runs_on_another_image_than_its_workspaces(registered, make_user, wait_for_run):
     from boxes import leases
     from boxes.models import Lease
     from workspaces import folders
@@ -268,9 +265,9 @@ def test_an_image_a_workspace_uses_cannot_be_deleted(registered, make_user):
 
 @pytest.mark.browser
 def test_a_workspace_made_on_a_picked_image_in_the_browser_runs_there(
-    stack_refs, spoon_server, page
+    stack_refs, spoon_server, page, new_user_logged_in
 ):
-    from tests.conftest import manage, new_user_logged_in
+    from tests.support import manage
 
     manage("buildimages", env=spoon_server.env)  # registers the (current) stacks there
     new_user_logged_in(page, spoon_server, "/workspaces/")

@@ -2,29 +2,14 @@
 
 import pytest
 
-from tests.conftest import new_user_logged_in
+from tests.support import SCREEN_TEXT, wait_connected, wait_for_screen
 
 pytestmark = pytest.mark.browser
 
-SCREEN_TEXT = """() => {
-  const buffer = window.spoonTerminal.buffer.active;
-  const lines = [];
-  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
-  return lines.join("\\n");
-}"""
 
-
-def wait_connected(page):
-    page.wait_for_selector("[data-terminal-status][data-state=connected]", timeout=60_000)
-
-
-def wait_for_screen(page, text, timeout=15_000):
-    page.wait_for_function(
-        f"(needle) => ({SCREEN_TEXT})().includes(needle)", arg=text, timeout=timeout
-    )
-
-
-def test_type_a_command_then_reload_into_the_same_session(spoon_server, page, tmp_path):
+def test_type_a_command_then_reload_into_the_same_session(
+    spoon_server, page, tmp_path, new_user_logged_in
+):
     issued = []
     page.on(
         "response",
@@ -53,7 +38,7 @@ def test_type_a_command_then_reload_into_the_same_session(spoon_server, page, tm
     assert not any(ticket in log for ticket in issued), "tickets never reach the logs"
 
 
-def test_the_terminal_fills_the_window_and_refits(spoon_server, page):
+def test_the_terminal_fills_the_window_and_refits(spoon_server, page, new_user_logged_in):
     page.set_viewport_size({"width": 1200, "height": 800})
     new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)
@@ -70,7 +55,7 @@ def test_the_terminal_fills_the_window_and_refits(spoon_server, page):
     wait_for_screen(page, f"{narrow[1] - 1} {narrow[0]}")  # tmux's status line takes a row
 
 
-def test_copy_and_paste_with_ctrl_shift(spoon_server, browser):
+def test_copy_and_paste_with_ctrl_shift(spoon_server, browser, new_user_logged_in):
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     try:
@@ -95,7 +80,7 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser):
         context.close()
 
 
-def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page):
+def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page, new_user_logged_in):
     new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)
     wait_for_screen(page, "$ ")

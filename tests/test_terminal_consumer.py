@@ -22,14 +22,8 @@ from workspaces.models import Workspace
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
 @pytest.fixture
-def alice(engine, make_user):
+def alice(engine, make_user, session_cookie):
     user = make_user()
     user.cookie = session_cookie(user)
     return user
@@ -121,7 +115,7 @@ async def test_a_ticket_without_the_session_closes_with_4401(alice):
     assert await client.wait_closed() == 4401
 
 
-async def test_another_users_ticket_closes_with_4403(alice, make_user):
+async def test_another_users_ticket_closes_with_4403(alice, make_user, session_cookie):
     bob = await sync_to_async(make_user)()
     bob.cookie = await sync_to_async(session_cookie)(bob)
     alices_ticket = await sync_to_async(ticket_for)(alice)
@@ -273,7 +267,7 @@ async def test_a_flood_is_held_back_until_acked_and_ctrl_c_acts(alice):
     await client.close()
 
 
-async def test_staff_with_the_permission_open_a_users_terminal(alice, make_user):
+async def test_staff_with_the_permission_open_a_users_terminal(alice, make_user, session_cookie):
     def staff_with_permission():
         staff = make_user(is_staff=True)
         staff.user_permissions.add(Permission.objects.get(codename="open_user_terminal"))

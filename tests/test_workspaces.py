@@ -4,7 +4,6 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from boxes import lifecycle
-from tests.conftest import sh
 from workspaces import folders
 from workspaces.models import Workspace
 
@@ -16,7 +15,7 @@ def user(engine, make_user):
     return make_user()
 
 
-def test_a_workspace_is_a_folder_owned_by_the_box_user(user):
+def test_a_workspace_is_a_folder_owned_by_the_box_user(user, sh):
     workspace = folders.create_workspace(user, "spoon", "main")
     box = lifecycle.box_for(user)
     assert workspace.relative_path == "Code/spoon/main"
@@ -24,7 +23,7 @@ def test_a_workspace_is_a_folder_owned_by_the_box_user(user):
 
 
 @pytest.fixture
-def origin(user, settings):
+def origin(user, settings, sh):
     """A repository with branches main and feature/x, inside the box (boxes have no network)."""
     settings.SPOON_WORKSPACE_URL_SCHEMES = ["https", "ssh", "file"]
     box = lifecycle.ensure_box(user)
@@ -38,7 +37,7 @@ def origin(user, settings):
     return f"file://{box.home}/origin"
 
 
-def test_clone_at_an_existing_branch(user, origin):
+def test_clone_at_an_existing_branch(user, origin, sh):
     folders.create_workspace(user, "proj", "feature/x", repo_url=origin)
     box = lifecycle.box_for(user)
     assert sh(box, "cd ~/Code/proj/feature/x && git branch --show-current && ls") == (
@@ -46,7 +45,7 @@ def test_clone_at_an_existing_branch(user, origin):
     )
 
 
-def test_clone_makes_a_new_branch_from_the_default_one(user, origin):
+def test_clone_makes_a_new_branch_from_the_default_one(user, origin, sh):
     folders.create_workspace(user, "proj", "thread-1", repo_url=origin)
     box = lifecycle.box_for(user)
     assert (
@@ -113,7 +112,7 @@ def test_a_duplicate_is_refused(user):
         folders.create_workspace(user, "proj", "main")
 
 
-def test_deleting_keeps_the_checkout_unless_asked(user):
+def test_deleting_keeps_the_checkout_unless_asked(user, sh):
     box = lifecycle.box_for(user)
     kept = folders.create_workspace(user, "proj", "keep")
     sh(box, "echo work > ~/Code/proj/keep/file")

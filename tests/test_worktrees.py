@@ -5,8 +5,6 @@ import time
 import pytest
 
 from boxes import lifecycle, reaper
-from tests.conftest import sh
-from tests.conftest import wait_for_run as finished
 from workspaces import folders, runs
 from workspaces.models import Run
 
@@ -14,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def repo_workspace(engine, make_user, settings):
+def repo_workspace(engine, make_user, settings, sh):
     settings.SPOON_WORKSPACE_URL_SCHEMES = ["https", "ssh", "file"]
     user = make_user()
     box = lifecycle.ensure_box(user)
@@ -27,7 +25,7 @@ def repo_workspace(engine, make_user, settings):
     return workspace, box
 
 
-def test_two_write_runs_work_in_separate_trees(repo_workspace):
+def test_two_write_runs_work_in_separate_trees(repo_workspace, sh, wait_for_run):
     workspace, box = repo_workspace
     first = runs.start_run(
         workspace, ["sh", "-c", "echo first > mine.txt; sleep 2; cat mine.txt; pwd"]
@@ -37,7 +35,7 @@ def test_two_write_runs_work_in_separate_trees(repo_workspace):
         workspace, ["sh", "-c", "echo second > mine.txt; sleep 1; cat mine.txt; pwd; ls"]
     )
     assert first.worktree == "" and second.worktree == f".worktrees/run-{second.pk}"
-    first, second = finished(first), finished(second)
+    first, second = wait_for_run(first), wait_for_run(second)
     assert first.status == second.status == Run.Status.SUCCEEDED, (first.error, second.error)
     checkout = f"{box.home}/Code/proj/main"
     assert first.output.split() == ["first", checkout]
@@ -50,23 +48,23 @@ def test_two_write_runs_work_in_separate_trees(repo_workspace):
     assert sh(box, "cd ~/Code/proj/main && git worktree list | wc -l") == "1"
 
 
-def test_explore_runs_share_the_checkout(repo_workspace):
+def test_explore_runs_share_the_checkout(repo_workspace, wait_for_run):
     workspace, box = repo_workspace
     writer = runs.start_run(workspace, ["sleep", "2"])
-    reader = finished(runs.start_run(workspace, ["pwd"], explore=True))
+    reader = wait_for_run(runs.start_run(workspace, ["pwd"], explore=True))
     assert reader.worktree == "" and reader.output.strip() == f"{box.home}/Code/proj/main"
-    finished(writer)
+    wait_for_run(writer)
 
 
-def test_a_folder_that_is_not_a_checkout_has_one_writer(engine, make_user):
+def test_a_folder_that_is_not_a_checkout_has_one_writer(engine, make_user, wait_for_run):
     workspace = folders.create_workspace(make_user(), "plain", "main")
     first = runs.start_run(workspace, ["sleep", "2"])
     with pytest.raises(runs.Busy, match="not a git checkout"):
         runs.start_run(workspace, ["true"])
-    finished(first)
+    wait_for_run(first)
 
 
-def test_stale_worktrees_are_cleaned_by_reapboxes(repo_workspace):
+def test_stale_worktrees_are_cleaned_by_reapboxes(repo_workspace, sh):
     workspace, box = repo_workspace
     stale = Run.objects.create(
         workspace=workspace, argv=["true"], token="s" * 32, status=Run.Status.FAILED,

@@ -192,23 +192,20 @@ def _agent_error(run: Run) -> str:
 def _stream_into(run: Run, box, cwd: str) -> commands.Result:
     """Run the command with its output (capped) and, for an agent, its
     transcript stored as they come, so pages follow it live."""
-    limit = settings.SPOON_EXEC_OUTPUT_LIMIT
     transcript = Transcript() if run.agent_id else None
-    kept = {"text": "", "truncated": False}
+    output = commands.CappedOutput(settings.SPOON_EXEC_OUTPUT_LIMIT, empty="")
 
     def take_text(piece: str, final: bool) -> None:
         if transcript:
             transcript.feed(piece)
             if final:
                 transcript.close()
-        room = limit - len(kept["text"])
-        kept["truncated"] = kept["truncated"] or len(piece) > room
-        kept["text"] += piece[: max(room, 0)]
+        output.add(piece)
 
     def save() -> None:
         entries = [e.as_dict() for e in transcript.entries] if transcript else []
         Run.objects.filter(pk=run.pk).update(
-            output=kept["text"], output_truncated=kept["truncated"], transcript=entries
+            output=output.value, output_truncated=output.truncated, transcript=entries
         )
 
     return commands.run_following(box, run.argv, take_text, save, cwd=cwd, token=run.token)
