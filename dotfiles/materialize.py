@@ -24,7 +24,7 @@ from django.db.models import Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from boxes import commands
+from boxes import commands, docker_engine, lifecycle
 from boxes.models import Box, Lease
 from boxes.use import using_box
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
@@ -228,7 +228,10 @@ def _carry_out(
     except Exception as exc:  # recorded for the user, whatever it was
         if box_up is not None and not box_up.done():
             box_up.set_exception(exc)
-        logger.exception("dotfiles apply failed for %s", run.user)
+        if isinstance(exc, docker_engine.EngineError | lifecycle.BoxError):
+            logger.warning("dotfiles apply for %s: no box: %s", run.user, exc)
+        else:
+            logger.exception("dotfiles apply failed for %s", run.user)
         log.add(f"spoon: the apply failed: {exc}\n")
         code = code or 1
     run.exit_code = code

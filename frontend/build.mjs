@@ -7,7 +7,7 @@ await esbuild.build({
   entryPoints: {
     terminal: "src/terminal.js",
     "terminal-style": "src/terminal.css",
-    dotfiles: "src/dotfiles.js",
+    dotfiles: "src/dotfiles/main.js",
     runs: "src/runs.js",
   },
   outdir: "../static/build",

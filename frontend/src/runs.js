@@ -1,5 +1,5 @@
 // A workspace's runs: start a command, follow its output, cancel it.
-import { call } from "./api.js";
+import { call, socketUrl } from "./api.js";
 
 const root = document.querySelector("[data-runs-root]");
 const url = root.dataset.runsUrl;
@@ -58,8 +58,7 @@ async function follow(id) {
   let socket;
   try {
     const { ws_url } = await call("POST", `${url}${id}/ticket`);
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    socket = new WebSocket(`${scheme}//${location.host}${ws_url}`);
+    socket = new WebSocket(socketUrl(ws_url));
   } catch (error) {
     return poll(id);
   }

@@ -6,7 +6,7 @@ import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
-import { csrfToken } from "./api.js";
+import { call, socketUrl } from "./api.js";
 
 const ACK_EVERY = 8192; // bytes written into xterm before we tell the server
 const PING_EVERY = 25000;
@@ -105,20 +105,17 @@ export async function startTerminal(root) {
   }
 
   async function ticket() {
-    const body = new URLSearchParams();
-    if (workspace) body.set("workspace", workspace);
-    if (owner) body.set("owner", owner);
-    const response = await fetch(ticketsUrl, {
-      method: "POST",
-      headers: { "X-CSRFToken": csrfToken() },
-      body,
-      credentials: "same-origin",
-    });
-    if (response.status === 403 || response.status === 401) {
-      throw Object.assign(new Error("Your session ended: log in again."), { final: true });
+    const fields = new URLSearchParams();
+    if (workspace) fields.set("workspace", workspace);
+    if (owner) fields.set("owner", owner);
+    try {
+      return await call("POST", ticketsUrl, fields);
+    } catch (error) {
+      if (error.status === 403 || error.status === 401) {
+        throw Object.assign(new Error("Your session ended: log in again."), { final: true });
+      }
+      throw error;
     }
-    if (!response.ok) throw new Error(`ticket request failed (${response.status})`);
-    return response.json();
   }
 
   async function connect() {
@@ -134,8 +131,7 @@ export async function startTerminal(root) {
       }
       return retry();
     }
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}${issued.ws_url}`);
+    const ws = new WebSocket(socketUrl(issued.ws_url));
     ws.binaryType = "arraybuffer";
     socket = ws;
     unacked = 0;

@@ -1,0 +1,50 @@
+// "Apply now", the log of a run as it grows, and the last runs.
+import { $, call, say } from "./page.js";
+
+const logView = $("[data-log]");
+
+async function follow(id) {
+  for (;;) {
+    const run = await call("GET", `/runs/${id}`);
+    logView.textContent = run.log || "(no output yet)";
+    logView.scrollTop = logView.scrollHeight;
+    $("[data-run-status]").textContent = `${run.trigger}: ${run.status}` +
+      (run.exit_code !== null ? ` (exit ${run.exit_code})` : "");
+    $("[data-run-status]").dataset.status = run.status;
+    if (run.status !== "running") break;
+    await new Promise((ok) => setTimeout(ok, 400));
+  }
+  refreshRuns();
+}
+
+$("[data-apply]").addEventListener("click", async () => {
+  $("[data-apply]").disabled = true;
+  logView.textContent = "Starting your box…";
+  try {
+    const { run } = await call("POST", "/apply");
+    await follow(run);
+  } catch (error) {
+    logView.textContent = error.message;
+    say(error.message, true);
+  } finally {
+    $("[data-apply]").disabled = false;
+  }
+});
+
+export async function refreshRuns() {
+  const { runs } = await call("GET", "/runs/");
+  const list = $("[data-runs]");
+  list.replaceChildren();
+  for (const run of runs.slice(0, 10)) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `run run-${run.status}`;
+    const when = new Date(run.started_at).toLocaleString();
+    button.textContent = `${when} · ${run.trigger} · ${run.status}` +
+      (run.exit_code !== null && run.exit_code !== 0 ? ` (exit ${run.exit_code})` : "");
+    button.addEventListener("click", () => follow(run.id));
+    item.append(button);
+    list.append(item);
+  }
+}

@@ -1,0 +1,149 @@
+// The file tree and what it does to files and folders: new, rename, delete.
+// Folders exist through the files in them; an empty one made here is kept
+// on the page until a file goes into it.
+import { closeIfUnder, currentFile, highlightTree, open } from "./editor.js";
+import { $, call, encodePath, say } from "./page.js";
+
+let knownFiles = [];
+const emptyFolders = new Set();
+let selected = "";
+
+// The folder new files and uploads go into ("" for the home).
+export const selectedFolder = () => selected;
+
+function tree() {
+  const top = { folders: new Map(), files: [] };
+  const folder = (parts) => {
+    let node = top;
+    for (const part of parts) {
+      if (!node.folders.has(part)) node.folders.set(part, { folders: new Map(), files: [] });
+      node = node.folders.get(part);
+    }
+    return node;
+  };
+  for (const path of emptyFolders) folder(path.split("/"));
+  for (const file of knownFiles) {
+    const parts = file.path.split("/");
+    folder(parts.slice(0, -1)).files.push(file);
+  }
+  return top;
+}
+
+function render(node, prefix, list) {
+  for (const [name, child] of [...node.folders].sort()) {
+    const item = document.createElement("li");
+    const label = document.createElement("button");
+    label.type = "button";
+    label.className = "tree-folder";
+    label.textContent = `${name}/`;
+    label.dataset.folder = prefix + name;
+    item.append(label);
+    const inner = document.createElement("ul");
+    render(child, `${prefix}${name}/`, inner);
+    item.append(inner);
+    list.append(item);
+  }
+  for (const file of node.files.sort((a, b) => a.path.localeCompare(b.path))) {
+    const item = document.createElement("li");
+    const link = document.createElement("button");
+    link.type = "button";
+    link.className = "tree-file";
+    link.dataset.file = file.path;
+    link.textContent = file.path.split("/").pop() + (file.executable ? " *" : "");
+    link.title = `${file.size} bytes`;
+    item.append(link);
+    list.append(item);
+  }
+}
+
+export async function refreshFiles() {
+  knownFiles = (await call("GET", "/files/")).files;
+  for (const folder of [...emptyFolders]) {
+    if (knownFiles.some((f) => f.path.startsWith(folder + "/"))) emptyFolders.delete(folder);
+  }
+  const list = $("[data-tree]");
+  list.replaceChildren();
+  render(tree(), "", list);
+  highlightTree();
+}
+
+$("[data-tree]").addEventListener("click", (event) => {
+  const file = event.target.closest("[data-file]");
+  const folder = event.target.closest("[data-folder]");
+  if (file) open(file.dataset.file);
+  if (folder) {
+    selected = folder.dataset.folder;
+    say(`Folder ~/${selected} selected: new files and uploads go there.`);
+  }
+});
+
+function askPath(question, start) {
+  const answer = prompt(question, start);
+  return answer ? answer.replace(/^~\//, "").replace(/^\/+/, "") : null;
+}
+
+$("[data-new-file]").addEventListener("click", async () => {
+  const path = askPath("New file (relative to your home):", selected ? `${selected}/` : ".");
+  if (!path) return;
+  try {
+    await call("PUT", `/files/${encodePath(path)}`, { content: "", executable: false });
+    await refreshFiles();
+    open(path);
+  } catch (error) {
+    say(error.message, true);
+  }
+});
+
+$("[data-new-folder]").addEventListener("click", () => {
+  const path = askPath("New folder (relative to your home):", selected ? `${selected}/` : "");
+  if (!path) return;
+  emptyFolders.add(path.replace(/\/+$/, ""));
+  selected = path.replace(/\/+$/, "");
+  refreshFiles();
+  say(`Folder ~/${selected}: it is kept once a file is in it.`);
+});
+
+$("[data-rename]").addEventListener("click", async () => {
+  const current = currentFile();
+  if (!current) return;
+  const target = askPath(`Rename ~/${current.path} to:`, current.path);
+  if (!target || target === current.path) return;
+  try {
+    await call("POST", "/rename", { from: current.path, to: target });
+    await refreshFiles();
+    open(target);
+  } catch (error) {
+    say(error.message, true);
+  }
+});
+
+$("[data-rename-folder]").addEventListener("click", async () => {
+  if (!selected) return say("Select a folder in the tree first.", true);
+  const target = askPath(`Rename the folder ~/${selected} to:`, selected);
+  if (!target || target === selected) return;
+  try {
+    await call("POST", "/rename", { from: selected, to: target.replace(/\/+$/, "") });
+    selected = target;
+    await refreshFiles();
+  } catch (error) {
+    say(error.message, true);
+  }
+});
+
+async function remove(path, what) {
+  if (!confirm(`Delete ${what} ~/${path} from your dotfiles?`)) return;
+  try {
+    await call("DELETE", `/files/${encodePath(path)}`);
+    emptyFolders.delete(path);
+    closeIfUnder(path);
+    await refreshFiles();
+    say(`Deleted ~/${path}.`);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+$("[data-delete]").addEventListener("click", () => currentFile() && remove(currentFile().path, "the file"));
+$("[data-delete-folder]").addEventListener("click", () =>
+  selected ? remove(selected, "the folder") : say("Select a folder in the tree first.", true),
+);
