@@ -5,7 +5,7 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from boxes.models import Box, Lease
@@ -20,14 +20,15 @@ _activity_lock = threading.Lock()
 
 def acquire(box: Box, kind: str, holder: str, seconds: int | None = None) -> Lease:
     now = timezone.now()
-    lease = Lease.objects.create(
-        box=box,
-        kind=kind,
-        holder=holder[:200],
-        renewed_at=now,
-        expires_at=now + timedelta(seconds=seconds or settings.SPOON_LEASE_SECONDS),
-    )
-    touch(box, force=True)
+    with transaction.atomic():  # one commit: a lease is taken on every use of a box
+        lease = Lease.objects.create(
+            box=box,
+            kind=kind,
+            holder=holder[:200],
+            renewed_at=now,
+            expires_at=now + timedelta(seconds=seconds or settings.SPOON_LEASE_SECONDS),
+        )
+        touch(box, force=True)
     return lease
 
 
@@ -43,8 +44,9 @@ def renew(lease: Lease, seconds: int | None = None) -> bool:
 
 
 def release(lease: Lease) -> None:
-    Lease.objects.filter(pk=lease.pk).delete()
-    touch(lease.box, force=True)
+    with transaction.atomic():
+        Lease.objects.filter(pk=lease.pk).delete()
+        touch(lease.box, force=True)
 
 
 def activity_due(box: Box) -> bool:
