@@ -119,10 +119,11 @@ def ensure_box(user, image: str = "", preferred_image: str = "", lease=None) -> 
     so the user's or the job image), a box held on another image stays on it,
     marked update pending, and moves at its next idle stop.
 
-    Callers use boxes.use.using_box, which takes their lease first and passes
-    it in: a reaper then cannot stop the box in between, and the caller's own
-    lease does not count as someone else using the box when it has to be
-    recreated on a new image.
+    Whatever goes on to use the box calls this through boxes.use.using_box,
+    which takes its lease first and passes it in: a reaper then cannot stop
+    the box in between, and the caller's own lease does not count as someone
+    else using the box when it has to be recreated on a new image. (Operators'
+    `ensurebox` and the admin's restart only bring a box up, and call it as is.)
     """
     box = box_for(user)
     ref, image_id = images.resolve_image(explicit=image, preferred=preferred_image, box=box)
