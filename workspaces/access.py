@@ -27,12 +27,12 @@ from workspaces.models import SpentTicket, Workspace
 logger = logging.getLogger(__name__)
 
 TICKET_SECONDS = 60
-SALT = "spoon.terminal.ticket"
+SALT = "spoon.terminal.ticket"  # its name from before tickets served run streams too
 OPEN_OTHERS_PERMISSION = "boxes.open_user_terminal"
 
 
 class TicketRefused(Exception):
-    """The ticket does not open this terminal. code: 4401 or 4403."""
+    """The ticket does not open this socket. code: 4401 or 4403."""
 
     def __init__(self, code: int, reason: str):
         super().__init__(reason)
