@@ -55,8 +55,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
     verb = "would stop" if dry_run else "stopped"
 
     containers = {
-        c.name: c
-        for c in docker_engine.list_containers(labels.this_installations_boxes())
+        c.name: c for c in docker_engine.list_containers(labels.this_installations_boxes())
     }
     now = timezone.now()
     boxes = Box.objects.annotate(
