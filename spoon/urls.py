@@ -19,3 +19,6 @@ urlpatterns = [
     path("ws/terminal/", views.not_http, name="terminal-socket"),
     path("ws/runs/<int:run_id>/", views.not_http, name="run-socket"),
 ]
+
+handler404 = "spoon.views.not_found"
+handler500 = "spoon.views.server_error"

@@ -2,10 +2,12 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import csrf, defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from boxes import health
+from spoon.json_api import error, is_json_path
 
 
 @require_GET
@@ -30,5 +32,26 @@ class LogoutView(auth_views.LogoutView):
         return render(request, "registration/logout_confirm.html")
 
 
-def not_http(request):
+def not_http(request, **route):
     return HttpResponse("This address takes WebSocket connections only.", status=426)
+
+
+# Errors Django answers itself: JSON where the path is a JSON endpoint's.
+
+
+def not_found(request, exception=None):
+    if is_json_path(request.path):
+        return error("Not found: there is no such thing here.", status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if is_json_path(request.path):
+        return error("Spoon failed to answer; the reason is in its log.", status=500)
+    return defaults.server_error(request)
+
+
+def csrf_failure(request, reason=""):
+    if is_json_path(request.path):
+        return error("The request's CSRF token is missing or stale: reload the page.", status=403)
+    return csrf.csrf_failure(request, reason)

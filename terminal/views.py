@@ -2,8 +2,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_POST
 
+from spoon.json_api import api, error
 from workspaces import access
 from workspaces.models import Workspace
 
@@ -25,25 +25,25 @@ def user_terminal(request, user_id):
     return render(request, "terminal/terminal.html", {"owner": owner, "nav": "terminal"})
 
 
-@require_POST
+@api(["POST"])
 def issue_ticket(request):
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "log in first"}, status=401)
+    """A ticket for the terminal socket: the user's own box, a workspace of
+    theirs, or (staff with the permission) another user's box. Whatever the
+    asker may not open answers as a missing one does."""
     owner, workspace = request.user, None
     if request.POST.get("owner"):
         owner = get_user_model().objects.filter(pk=_number(request.POST["owner"])).first()
-        if owner is None:
-            return JsonResponse({"error": "no such user"}, status=404)
+        if owner is None or not access.may_open(request.user, owner):
+            return error("No such user.", "owner", status=404)
     if request.POST.get("workspace"):
-        workspace = Workspace.objects.filter(pk=_number(request.POST["workspace"])).first()
+        found = Workspace.objects.filter(pk=_number(request.POST["workspace"]), user=owner)
+        workspace = found.first()
         if workspace is None:
-            return JsonResponse({"error": "no such workspace"}, status=404)
-    try:
-        ticket = access.issue(request.user, owner=owner, workspace=workspace)
-    except access.TicketRefused as refused:
-        return JsonResponse({"error": str(refused)}, status=403)
+            return error("No such workspace.", "workspace", status=404)
+    ticket = access.issue(request.user, owner=owner, workspace=workspace)
     return JsonResponse(access.offer(ticket, "terminal-socket"))
 
 
 def _number(text: str) -> int:
-    return int(text) if text.isdigit() else -1
+    """An id typed as ASCII digits, else one no row has."""
+    return int(text) if text.isascii() and text.isdigit() else -1

@@ -114,6 +114,9 @@ export async function startTerminal(root) {
       if (error.status === 403 || error.status === 401) {
         throw Object.assign(new Error("Your session ended: log in again."), { final: true });
       }
+      if (error.status === 404) {
+        throw Object.assign(new Error(`${error.message} This terminal cannot open.`), { final: true });
+      }
       throw error;
     }
   }
