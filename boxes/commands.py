@@ -33,6 +33,9 @@ class Result:
     duration: float
     error: str = ""
     truncated: bool = False
+    # Set when Spoon ended it at a limit: "time" (the timeout) or "silence"
+    # (no output for that long).
+    stopped_by: str = ""
 
     @property
     def ok(self) -> bool:
@@ -155,10 +158,12 @@ async def stream(
     timeout: float | None = None,
     input: bytes | None = None,
     token: str | None = None,
+    silence: float | None = None,
 ) -> AsyncIterator[bytes | Result]:
     """Yield output chunks as they come, then the Result. Leaving the loop
-    early ends the process in the box. `input` becomes the command's stdin;
-    `processes.kill(box, token)` from anywhere ends the command."""
+    early ends the process in the box, and so do `timeout` (seconds in all)
+    and `silence` (seconds without output). `input` becomes the command's
+    stdin; `processes.kill(box, token)` from anywhere ends the command."""
     started = time.monotonic()
     try:
         process = await processes.open_process(
@@ -180,18 +185,24 @@ async def stream(
 
     sending = asyncio.create_task(send_input()) if input is not None else None
     first_output = bytearray()
-    finished = timed_out = False
+    finished = False
+    stopped_by = ""
     broken: Exception | None = None
     deadline = started + timeout if timeout else None
+    last_output = started
     try:
         while True:
-            wait = None if deadline is None else max(deadline - time.monotonic(), 0)
+            now = time.monotonic()
+            waits = [deadline - now] if deadline is not None else []
+            if silence and not stopped_by:
+                waits.append(last_output + silence - now)
             try:
-                data = await asyncio.wait_for(process.read(), wait)
+                data = await asyncio.wait_for(process.read(), max(min(waits), 0) if waits else None)
             except TimeoutError:
-                if timed_out:
+                if stopped_by:
                     break  # killed, yet something still holds the output open
-                timed_out = True
+                timed_out = deadline is not None and time.monotonic() >= deadline
+                stopped_by = "time" if timed_out else "silence"
                 await asyncio.to_thread(processes.kill, box, process.token)
                 deadline = time.monotonic() + KILL_GRACE
                 continue
@@ -200,6 +211,7 @@ async def stream(
                 break
             if not data:
                 break
+            last_output = time.monotonic()
             if len(first_output) < 4096:
                 first_output += data[:4096]
             yield data
@@ -212,8 +224,12 @@ async def stream(
         else:
             await asyncio.shield(process.end())
     duration = time.monotonic() - started
-    if timed_out:
-        yield Result(TIMED_OUT, b"", duration, f"timed out after {timeout:g} s")
+    if stopped_by == "time":
+        yield Result(TIMED_OUT, b"", duration, f"timed out after {timeout:g} s", stopped_by="time")
+        return
+    if stopped_by == "silence":
+        why = f"printed nothing for {silence:g} s"
+        yield Result(TIMED_OUT, b"", duration, why, stopped_by="silence")
         return
     try:
         code = await process.exit_code()
@@ -223,8 +239,9 @@ async def stream(
     # Killed (137, 143) or cut off: was it the box that went away under it?
     if broken is not None or code is None or code in (137, 143):
         found = await _box_after_kill(box)
-        if found is None or not found.running:
-            why = "The command did not finish: the box was stopped or removed while it ran."
+        if found is None or not found.running or _replaced(box, found):
+            reason = await asyncio.to_thread(_stop_reason, box)
+            why = f"The command did not finish: its box was {reason} while it ran."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
         if broken is not None or code is None:
@@ -234,12 +251,23 @@ async def stream(
     yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
 
 
+def _stop_reason(box: Box) -> str:
+    """Why the box stopped, as lifecycle recorded it before stopping it."""
+    recorded = Box.objects.filter(pk=box.pk).values_list("stop_reason", flat=True).first()
+    return recorded or "stopped or removed outside Spoon"
+
+
+def _replaced(box: Box, found: docker_engine.ContainerState) -> bool:
+    """Another container by the box's name: it was recreated under the command."""
+    return bool(box.container_id) and found.id != box.container_id
+
+
 async def _box_after_kill(box: Box):
     """The box's state a moment after its command was killed: a box being
     removed still says running for a little while after its processes die."""
     for _ in range(5):
         found = await asyncio.to_thread(docker_engine.container_state, box.container_name)
-        if found is None or not found.running:
+        if found is None or not found.running or _replaced(box, found):
             return found
         await asyncio.sleep(0.2)
     return found

@@ -166,6 +166,7 @@ def _converge(box: Box, found, ref: str, image_id: str, lease=None, explicit=Fal
             box.update_pending = True
         else:
             logger.info("recreating %s on %s", box.container_name, ref)
+            _say_why(box, f"recreated to move to the image {ref}")
             docker_engine.remove_container(box.container_name)
             found = None
     started = False
@@ -183,6 +184,7 @@ def _converge(box: Box, found, ref: str, image_id: str, lease=None, explicit=Fal
     box.state = Box.State.RUNNING
     if started:
         box.started_at = timezone.now()
+        box.stop_reason = ""
     box.last_error = ""
     box.save()
     if started:
@@ -272,13 +274,20 @@ def _wait_until_ready(box: Box) -> None:
         raise BoxError(f"The box {box.container_name} {why} while starting: {logs or 'no output'}")
 
 
-def stop_box(box: Box, remove: bool = True) -> None:
+# Why a box stops, as the things it cuts off say it ("its box was ...").
+BY_AN_OPERATOR = "stopped by an operator"
+RESTARTED = "restarted by an operator"
+RECREATED = "recreated by an operator"
+
+
+def stop_box(box: Box, remove: bool = True, reason: str = BY_AN_OPERATOR) -> None:
     """Stop the container (and remove it: the home stays in its volume)."""
     with claimed(box) as box:
-        _stop(box, remove)
+        _stop(box, remove, reason)
 
 
-def _stop(box: Box, remove: bool) -> None:
+def _stop(box: Box, remove: bool, reason: str) -> None:
+    _say_why(box, reason)
     try:
         docker_engine.stop_container(box.container_name, timeout=10)
         if remove:
@@ -286,6 +295,11 @@ def _stop(box: Box, remove: bool) -> None:
     except docker_engine.NotFound:
         pass
     _record_stopped(box, remove)
+
+
+def _say_why(box: Box, reason: str) -> None:
+    Box.objects.filter(pk=box.pk).update(stop_reason=reason)
+    box.stop_reason = reason
 
 
 def _record_stopped(box: Box, removed: bool) -> None:
@@ -297,11 +311,21 @@ def _record_stopped(box: Box, removed: bool) -> None:
     box.save()
 
 
+def idle_reason(idle_seconds: int) -> str:
+    minutes = round(idle_seconds / 60)
+    if idle_seconds < 60:
+        return f"stopped after {idle_seconds} idle seconds"
+    return f"stopped after {minutes} idle minute{'' if minutes == 1 else 's'}"
+
+
 def stop_box_if_idle(box: Box, idle_seconds: int | None = None) -> bool:
     """Stop the box unless something uses it or changes it meanwhile."""
+    if idle_seconds is None:
+        idle_seconds = settings.SPOON_BOX_IDLE_SECONDS
     with claimed(box, wait=False) as box:
         if box is None or not box.is_idle(idle_seconds=idle_seconds):
             return False
+        _say_why(box, idle_reason(idle_seconds))
         try:
             docker_engine.stop_container(box.container_name, timeout=10)
         except docker_engine.NotFound:
@@ -314,11 +338,11 @@ def stop_box_if_idle(box: Box, idle_seconds: int | None = None) -> bool:
 def recreate_box(box: Box) -> Box:
     """Remove the container and bring the box up again on the resolved image."""
     with claimed(box) as box:
-        _stop(box, remove=True)
+        _stop(box, remove=True, reason=RECREATED)
     return ensure_box(box.user)
 
 
 def restart_box(box: Box) -> Box:
     with claimed(box) as box:
-        _stop(box, remove=False)
+        _stop(box, remove=False, reason=RESTARTED)
     return ensure_box(box.user)

@@ -34,6 +34,10 @@ class Box(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_error = models.TextField(blank=True)
+    # Why the box last stopped ("stopped after 30 idle minutes", "stopped by
+    # an operator", ...): written before the container stops, so whatever it
+    # cuts off can say why; cleared when the box starts again.
+    stop_reason = models.CharField(max_length=200, blank=True)
     # Set while one process changes the container (see lifecycle.claimed).
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=32, blank=True)

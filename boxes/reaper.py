@@ -23,6 +23,7 @@ from boxes.models import Box
 
 # Stops run side by side: a stop is mostly waiting on the engine.
 PARALLEL_STOPS = 16
+VANISHED = "removed outside Spoon (its container is gone)"
 
 
 @dataclass
@@ -150,6 +151,7 @@ def _mark_stopped_if_gone(box: Box) -> bool:
             return False
         if docker_engine.container_state(box.container_name):
             return False  # an ensure brought it back meanwhile
+        box.stop_reason = box.stop_reason or VANISHED
         box.state = Box.State.STOPPED
         box.container_id = ""
         box.stopped_at = timezone.now()

@@ -225,6 +225,10 @@ SPOON_BOX_START_TIMEOUT = env.int("SPOON_BOX_START_TIMEOUT", default=30)
 SPOON_LEASE_SECONDS = env.int("SPOON_LEASE_SECONDS", default=90)
 SPOON_ACTIVITY_WRITE_SECONDS = env.int("SPOON_ACTIVITY_WRITE_SECONDS", default=30)
 SPOON_EXEC_OUTPUT_LIMIT = env.int("SPOON_EXEC_OUTPUT_LIMIT", default=4 * 1024 * 1024)
+# Every run ends inside the box at this wall-clock limit (an agent may set its
+# own), and an agent turn also after this long without output.
+SPOON_RUN_TIMEOUT = env.int("SPOON_RUN_TIMEOUT", default=3600)
+SPOON_AGENT_SILENCE_SECONDS = env.int("SPOON_AGENT_SILENCE_SECONDS", default=600)
 SPOON_WORKSPACE_URL_SCHEMES = env.list("SPOON_WORKSPACE_URL_SCHEMES", default=["https", "ssh"])
 
 # Dotfiles and secrets are encrypted (AES-256-GCM) with these keys: base64

@@ -4,11 +4,12 @@ shapes."""
 
 import re
 import textwrap
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from boxes import docker_engine
+from boxes import docker_engine, lifecycle
 from boxes.models import RegisteredImage
 from workspaces import folders, runs
 from workspaces.models import Agent, Run, Workspace
@@ -25,6 +26,7 @@ STAND_IN = textwrap.dedent(
     case "$1" in
     *legacy*) echo '{"id":"1","msg":{"type":"agent_message","message":"legacy hello"}}' ;;
     *fail*) echo '{"type":"turn.failed","error":{"message":"the model refused"}}'; exit 1 ;;
+    *hang*) echo 'Reconnecting... 1/5 (stream disconnected before completion)'; sleep 600 ;;
     *) item="{\"type\":\"agent_message\",\"text\":\"did: $1\"}"
        echo "{\"type\":\"item.completed\",\"item\":$item}" ;;
     esac
@@ -71,6 +73,95 @@ def test_a_failed_turn_is_the_runs_error(workspace, stand_in, wait_for_run):
     assert run.error == "the model refused"
 
 
+def test_a_silent_agent_is_ended_at_its_silence_limit(
+    workspace, stand_in, settings, sh, wait_for_run
+):
+    settings.SPOON_AGENT_SILENCE_SECONDS = 2
+    run = wait_for_run(runs.start_agent_turn(workspace, "hang please", agent=stand_in))
+    assert run.status == Run.Status.FAILED
+    assert run.error == (
+        "Ended inside the box: it printed nothing for 2 seconds, its silence limit "
+        "(SPOON_AGENT_SILENCE_SECONDS)."
+    )
+    assert sh(lifecycle.box_for(workspace.user), "pgrep -f '^sleep 600' || true") == ""
+
+
+def test_an_agents_own_time_limit_wins(workspace, stand_in, wait_for_run):
+    stand_in.timeout_seconds = 3
+    stand_in.save()
+    run = wait_for_run(runs.start_agent_turn(workspace, "hang please", agent=stand_in))
+    assert (
+        run.error
+        == "Ended inside the box after 3 seconds, its time limit (set on the agent stand-in)."
+    )
+
+
+def test_a_turn_cut_off_by_its_box_says_so_not_the_agents_last_line(
+    workspace, stand_in, wait_for_run
+):
+    run = runs.start_agent_turn(workspace, "hang please", agent=stand_in)
+    wait_for_run(run, until=[Run.Status.RUNNING])
+    time.sleep(1)
+    lifecycle.stop_box(lifecycle.box_for(workspace.user))
+    run = wait_for_run(run)
+    assert (
+        run.error == "The command did not finish: its box was stopped by an operator while it ran."
+    )
+
+
+@pytest.fixture
+def keyed(stand_in):
+    """The stand-in, reading its credentials like a real CLI: a secret or a login file."""
+    stand_in.secrets, stand_in.login_file = ["STAND_IN_KEY", "OTHER_KEY"], ".stand-in/auth.json"
+    stand_in.save()
+    return stand_in
+
+
+def test_a_turn_without_credentials_fails_before_the_agent_starts(
+    workspace, keyed, sh, wait_for_run
+):
+    run = wait_for_run(runs.start_agent_turn(workspace, "hello", agent=keyed))
+    assert run.status == Run.Status.FAILED
+    assert run.error == (
+        "stand-in needs credentials: a secret named one of STAND_IN_KEY or OTHER_KEY (add it "
+        "on the Secrets page, /settings/secrets/), or a login in your box (~/.stand-in/auth.json)."
+    )
+    assert run.output == "" and run.transcript == [], "the agent never ran"
+
+    box = lifecycle.box_for(workspace.user)
+    sh(box, "mkdir -p ~/.stand-in && echo token > ~/.stand-in/auth.json")
+    run = wait_for_run(runs.start_agent_turn(workspace, "hello", agent=keyed))
+    assert run.status == Run.Status.SUCCEEDED, "a login made in the box counts"
+
+
+def test_a_secret_the_agent_reads_is_credentials(workspace, keyed, wait_for_run):
+    from dotfiles.models import Secret
+
+    secret = Secret(user=workspace.user, name="OTHER_KEY")
+    secret.value = "k-1"
+    secret.save()
+    run = wait_for_run(runs.start_agent_turn(workspace, "hello", agent=keyed))
+    assert run.status == Run.Status.SUCCEEDED, run.error
+
+
+def test_an_agent_without_a_login_file_is_refused_at_once(workspace, keyed):
+    from django.test import Client
+
+    keyed.login_file = ""
+    keyed.save()
+    with pytest.raises(runs.NoCredentials, match="a secret named one of STAND_IN_KEY or OTHER_KEY"):
+        runs.start_agent_turn(workspace, "hello", agent=keyed)
+    client = Client()
+    client.force_login(workspace.user)
+    answer = client.post(
+        f"/api/workspaces/{workspace.pk}/runs/",
+        {"prompt": "hello", "agent": "stand-in"},
+        content_type="application/json",
+    )
+    assert answer.status_code == 400 and answer.json()["field"] == "agent"
+    assert not Run.objects.filter(workspace=workspace).exists()
+
+
 def test_the_legacy_shape_is_understood(workspace, stand_in, wait_for_run):
     run = wait_for_run(runs.start_agent_turn(workspace, "legacy please", agent=stand_in))
     assert ("message", "legacy hello") in [(e["kind"], e["text"]) for e in run.transcript]
@@ -93,8 +184,12 @@ def test_the_built_in_agents_are_registered():
 
     from django.apps import apps
 
-    # Other tests' flushes empty the table: put the migration's rows back.
+    # Other tests' flushes empty the table: put the migrations' rows back.
     import_module("workspaces.migrations.0002_builtin_agents").add(apps, None)
+    import_module("workspaces.migrations.0006_agent_limits_and_credentials").declare(apps, None)
+    codex = Agent.objects.get(name="codex")
+    assert (codex.secrets, codex.login_file) == (["CODEX_API_KEY"], ".codex/auth.json")
+    assert "ANTHROPIC_API_KEY" in Agent.objects.get(name="opencode").secrets
     assert {a.name for a in Agent.objects.all()} >= {"codex", "opencode"}
     assert Agent.objects.get(name="codex").command("hi") == [
         "codex", "exec", "--json", "--skip-git-repo-check", "hi",

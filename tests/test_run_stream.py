@@ -57,6 +57,16 @@ async def test_output_arrives_live_then_the_status(workspace, session_cookie):
     assert code == 1000
 
 
+async def test_the_status_comes_as_it_changes(workspace, session_cookie):
+    run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", "sleep 1; echo done"])
+    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+    socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(workspace.user), ticket)
+    got, code = await messages_until_closed(socket)
+    statuses = [m["status"] for m in got if m["type"] == "status"]
+    assert "running" in statuses[:-1], "shown while it runs, not only at the end"
+    assert statuses[-1] == "succeeded" and got[-1]["type"] == "status"
+
+
 async def test_a_finished_run_sends_what_it_stored(workspace, session_cookie):
     run = await sync_to_async(runs.start_run)(workspace, ["echo", "done-already"])
     for _ in range(100):

@@ -1,6 +1,7 @@
 """Runs in a workspace: output kept as it comes, real cancels, honest failures."""
 
 import json
+import re
 import time
 
 import pytest
@@ -77,6 +78,52 @@ def test_a_box_removed_mid_run_fails_with_the_reason(workspace, wait_for_run):
     run = wait_for_run(run)
     assert run.status == Run.Status.FAILED
     assert "removed" in run.error or "not running" in run.error, run.error
+
+
+def test_a_run_past_its_time_limit_is_ended_in_the_box_and_says_so(
+    workspace, settings, sh, wait_for_run
+):
+    settings.SPOON_RUN_TIMEOUT = 2
+    run = wait_for_run(runs.start_run(workspace, ["sh", "-c", "echo started; sleep 600"]))
+    assert run.status == Run.Status.FAILED
+    assert run.error == "Ended inside the box after 2 seconds, its time limit (SPOON_RUN_TIMEOUT)."
+    assert run.output == "started\n"
+    assert sh(lifecycle.box_for(workspace.user), "pgrep -f '^sleep 600' || true") == ""
+
+
+@pytest.mark.parametrize(
+    "stop, reason",
+    [
+        ("operator", "stopped by an operator"),
+        ("recreate", "recreated by an operator"),
+        ("reaper", "stopped after 1 idle minute"),
+    ],
+)
+def test_a_run_cut_off_by_its_box_stopping_says_who_stopped_it(
+    workspace, wait_for_run, stop, reason
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from boxes import reaper
+    from boxes.models import Box, Lease
+
+    run = runs.start_run(workspace, ["sh", "-c", "echo up; sleep 600"])
+    wait_for_run(run, until=[Run.Status.RUNNING])
+    time.sleep(0.5)
+    box = lifecycle.box_for(workspace.user)
+    if stop == "operator":
+        lifecycle.stop_box(box)
+    elif stop == "recreate":
+        lifecycle.recreate_box(box)
+    else:  # the run's holder died: its lease lapsed, and the box went idle
+        Lease.objects.filter(box=box).update(expires_at=timezone.now() - timedelta(seconds=1))
+        Box.objects.filter(pk=box.pk).update(last_activity_at=timezone.now() - timedelta(hours=1))
+        assert reaper.reap(idle_seconds=60).stopped == 1
+    run = wait_for_run(run)
+    assert run.status == Run.Status.FAILED
+    assert run.error == f"The command did not finish: its box was {reason} while it ran."
 
 
 def test_an_engine_that_is_gone_fails_with_the_reason(workspace, settings):
@@ -171,5 +218,10 @@ def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, 
     assert "second" not in page.locator("[data-run-output]").inner_text(), (
         "streams in, not at the end"
     )
+    # The status shows while it runs, in the title and in the list.
+    assert page.locator("[data-run-title]").get_attribute("data-status") == "running"
+    page.wait_for_selector("[data-run-list] [data-run-status=running]", timeout=10_000)
     page.wait_for_selector("[data-run-output]:has-text('second-42')", timeout=30_000)
     page.wait_for_selector("[data-run-title][data-status=succeeded]")
+    listed = page.locator("[data-run-list] [data-run-status=succeeded]").inner_text()
+    assert "(exit 0)" in listed and re.search(r"· \d+\.\d s$", listed), listed

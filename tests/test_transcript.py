@@ -94,3 +94,78 @@ def test_events_split_across_reads_are_whole_again():
         transcript.feed(text[i : i + 7])
     transcript.close()
     assert [e.kind for e in transcript.entries].count("message") == 1
+
+
+OPENCODE = [
+    {"type": "step_start", "timestamp": 1, "sessionID": "s", "part": {"type": "step-start"}},
+    {"type": "text", "timestamp": 2, "sessionID": "s", "part": {"type": "text", "text": "Hi."}},
+    {
+        "type": "tool_use",
+        "timestamp": 3,
+        "sessionID": "s",
+        "part": {
+            "type": "tool",
+            "tool": "bash",
+            "state": {"status": "completed", "title": "ls", "input": {"command": "ls"}},
+        },
+    },
+    {"type": "step_finish", "timestamp": 4, "sessionID": "s", "part": {"reason": "stop"}},
+]
+
+
+def test_opencodes_shape():
+    transcript = Transcript()
+    transcript.feed(lines(OPENCODE))
+    kinds = [(e.kind, e.text) for e in transcript.entries]
+    assert ("message", "Hi.") in kinds and ("tool", "bash: ls") in kinds
+    assert transcript.error == "" and not any(e.kind == "raw" for e in transcript.entries)
+
+
+@pytest.mark.parametrize(
+    "event, said",
+    [
+        (  # opencode: the sentence sits in error.data.message
+            {"type": "error", "error": {"name": "APIError", "data": {
+                "message": "Invalid API key", "statusCode": 401, "isRetryable": False}}},
+            "Invalid API key",
+        ),
+        (
+            {"type": "error", "error": {"name": "ProviderAuthError", "data": {
+                "providerID": "anthropic", "message": "No credentials for anthropic"}}},
+            "No credentials for anthropic",
+        ),
+        (  # opencode's UnknownError can be a whole object stringified
+            {"type": "error", "error": {"name": "UnknownError", "data": {
+                "message": json.dumps({"error": {"message": "socket hang up"}})}}},
+            "socket hang up",
+        ),
+        (  # codex quoting a provider's JSON answer, with its trailers
+            {"type": "turn.failed", "error": {"message": 'unexpected status 400 Bad Request: '
+             '{"detail":"Instructions are not valid"}, url: https://x/y, cf-ray: 1'}},
+            "unexpected status 400 Bad Request: Instructions are not valid",
+        ),
+        (
+            {"type": "error", "error": {"name": "MessageOutputLengthError", "data": {}}},
+            "The agent failed (MessageOutputLengthError) without saying why.",
+        ),
+    ],
+)  # fmt: skip
+def test_an_error_reads_as_its_sentence_never_as_json(event, said):
+    transcript = Transcript()
+    transcript.feed(lines([event]))
+    assert transcript.error == said
+
+
+def test_codex_retry_notices_and_warnings_are_not_the_turns_error():
+    transcript = Transcript()
+    transcript.feed(
+        lines(
+            [
+                {"type": "error", "message": "Reconnecting... 2/5 (stream disconnected)"},
+                {"type": "item.completed", "item": {"type": "error", "message": "slow down"}},
+                {"type": "item.completed", "item": {"type": "agent_message", "text": "ok"}},
+            ]
+        )
+    )
+    kinds = [e.kind for e in transcript.entries]
+    assert kinds == ["retry", "warning", "message"] and transcript.error == ""

@@ -64,6 +64,23 @@ def test_a_folder_that_is_not_a_checkout_has_one_writer(engine, make_user, wait_
     wait_for_run(first)
 
 
+def test_a_folder_made_a_checkout_by_hand_gives_a_second_writer_a_worktree(
+    engine, make_user, sh, wait_for_run
+):
+    workspace = folders.create_workspace(make_user(), "plain", "main")
+    box = lifecycle.box_for(workspace.user)
+    sh(
+        box,
+        "cd ~/Code/plain/main && git init -q && git config user.email t@t && "
+        "git config user.name t && echo x > a && git add a && git commit -qm one",
+    )
+    first = runs.start_run(workspace, ["sleep", "3"])
+    second = wait_for_run(runs.start_run(workspace, ["sh", "-c", "pwd; cat a"]))
+    assert second.status == Run.Status.SUCCEEDED, second.error
+    assert second.output.split() == [f"{box.home}/Code/plain/main/{second.worktree}", "x"]
+    wait_for_run(first)
+
+
 def test_stale_worktrees_are_cleaned_by_reapboxes(repo_workspace, sh):
     workspace, box = repo_workspace
     stale = Run.objects.create(

@@ -76,7 +76,8 @@ def run_list(request, workspace_id):
     except runs.Busy as exc:
         return error(exc.messages[0], "argv", status=409)
     except ValidationError as exc:
-        return error(exc.messages[0], "prompt" if "prompt" in data else "argv")
+        field = getattr(exc, "field", None) or ("prompt" if "prompt" in data else "argv")
+        return error(exc.messages[0], field)
     return JsonResponse(describe(run), status=201)
 
 

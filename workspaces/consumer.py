@@ -1,8 +1,9 @@
 """A run's output, live over a WebSocket: what is stored so far, then what
-the runner stores next (it saves every quarter second), then the final
-status. Same ticket and Origin rules as the terminal; the ticket names the
-run's workspace. Following the stored output, not an in-process channel,
-works whichever process or thread carries the run out."""
+the runner stores next (it saves every quarter second), with a status frame
+whenever the status changes (queued, running) and the final status last.
+Same ticket and Origin rules as the terminal; the ticket names the run's
+workspace. Following the stored output, not an in-process channel, works
+whichever process or thread carries the run out."""
 
 import asyncio
 import json
@@ -30,19 +31,25 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
         self.follower = asyncio.create_task(self.follow(run.pk))
 
     async def follow(self, run_id: int):
-        sent = 0
+        sent, said = 0, None
         while True:
             run = await Run.objects.aget(pk=run_id)
+            if not run.finished and run.status != said:
+                await self.send_json(self.status_of(run))
+                said = run.status
             if len(run.output) > sent:
                 await self.send_json({"type": "output", "text": run.output[sent:]})
                 sent = len(run.output)
             if run.finished:
                 break
             await asyncio.sleep(POLL_SECONDS)
-        await self.send_json(
-            {"type": "status", "status": run.status, "exit_code": run.exit_code, "error": run.error}
-        )
+        await self.send_json(self.status_of(run))
         await self.close(code=1000)
+
+    @staticmethod
+    def status_of(run: Run) -> dict:
+        status, code, error = run.status, run.exit_code, run.error
+        return {"type": "status", "status": status, "exit_code": code, "error": error}
 
     async def send_json(self, message):
         await self.send(text_data=json.dumps(message))

@@ -17,6 +17,18 @@ def validate_argv_template(value):
         raise ValidationError(f'A list of strings, one of them exactly "{PROMPT}".')
 
 
+def validate_names(value):
+    if not isinstance(value, list) or not all(
+        isinstance(name, str) and name.isidentifier() for name in value
+    ):
+        raise ValidationError("A list of environment variable names.")
+
+
+def validate_home_path(value):
+    if value.startswith(("/", "~")) or ".." in value.split("/"):
+        raise ValidationError("A path relative to the home, without '..'.")
+
+
 class Agent(models.Model):
     """A coding-agent CLI in the job image (or an image of its own)."""
 
@@ -31,9 +43,42 @@ class Agent(models.Model):
     image = models.CharField(
         max_length=255, blank=True, help_text="Its own image; empty means the workspace's."
     )
+    timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Its turns' time limit; empty means SPOON_RUN_TIMEOUT."
+    )
+    silence_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A turn that prints nothing this long is ended; empty means "
+        "SPOON_AGENT_SILENCE_SECONDS.",
+    )
+    secrets = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_names],
+        help_text="Environment variables its CLI reads for credentials: a turn needs a "
+        "secret named one of them, or the login file. Empty: it needs none.",
+    )
+    login_file = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_home_path],
+        help_text="A file in the home that logging in to the CLI leaves, relative to the "
+        "home (such as .codex/auth.json): it counts as credentials too.",
+    )
 
     def __str__(self):
         return self.name
+
+    def credentials_wanted(self) -> str:
+        """The sentence a turn without credentials fails with."""
+        names = self.secrets
+        named = names[0] if len(names) == 1 else f"one of {', '.join(names[:-1])} or {names[-1]}"
+        login = f", or a login in your box (~/{self.login_file})" if self.login_file else ""
+        return (
+            f"{self.name} needs credentials: a secret named {named} (add it on the Secrets "
+            f"page, /settings/secrets/){login}."
+        )
 
     def command(self, prompt: str) -> list[str]:
         return [prompt if part == PROMPT else part for part in self.argv]

@@ -4,6 +4,7 @@ output kept as it comes and a cancel that ends the process inside the box."""
 import logging
 import threading
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,6 +25,12 @@ MAX_ARG_LENGTH = 64 * 1024
 
 class Busy(ValidationError):
     """Another run writes to this checkout now."""
+
+
+class NoCredentials(ValidationError):
+    """The agent's CLI would find no credentials: its turn would only hang."""
+
+    field = "agent"
 
 
 def validate_argv(argv) -> list[str]:
@@ -64,13 +71,12 @@ def start_agent_turn(
     agent = agent or workspace.turn_agent()
     if agent is None:
         raise ValidationError("No agent is registered; add one in the admin.")
+    box = lifecycle.box_for(workspace.user)
+    if not agent.login_file and not _has_secret(agent, box):
+        raise NoCredentials(agent.credentials_wanted())
     explicit = image.ref if image else agent.image
     try:
-        images.resolve_image(
-            explicit=explicit,
-            preferred=workspace.image_ref,
-            box=lifecycle.box_for(workspace.user),
-        )
+        images.resolve_image(explicit=explicit, preferred=workspace.image_ref, box=box)
     except docker_engine.EngineError as exc:
         raise ValidationError(str(exc)) from exc
     run = Run(workspace=workspace, argv=agent.command(prompt), agent=agent, prompt=prompt)
@@ -84,14 +90,23 @@ def _needed_image(workspace: Workspace, explicit: str) -> str:
     return explicit or workspace.image_ref
 
 
+def _writers(workspace: Workspace):
+    return workspace.runs.exclude(status__in=Run.FINISHED).filter(explore=False, worktree="")
+
+
 def _start(workspace: Workspace, run: Run) -> Run:
     """One write run per checkout; another gets a git worktree of its own,
     and explore (read-only) runs share the checkout."""
+    # Read from the folder, not from how the workspace was made: `git init`
+    # in an empty one makes it a checkout. Asked outside the row lock, which
+    # on SQLite is the whole database's, and only when it could matter.
+    checkout = None if run.explore or not _writers(workspace).exists() else is_checkout(workspace)
     with transaction.atomic():  # the workspace's row lock: two writers decide in turn
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
-        writing = workspace.runs.exclude(status__in=Run.FINISHED).filter(explore=False, worktree="")
-        needs_worktree = not run.explore and writing.exists()
-        if needs_worktree and not workspace.repo_url:
+        needs_worktree = not run.explore and _writers(workspace).exists()
+        if needs_worktree and checkout is None:
+            checkout = is_checkout(workspace)  # a writer started in between
+        if needs_worktree and not checkout:
             raise Busy(
                 "Another run is writing in this folder, and it is not a git checkout, so this "
                 "run cannot have a worktree of its own: wait for it or cancel it."
@@ -112,12 +127,26 @@ def _start(workspace: Workspace, run: Run) -> Run:
     return run
 
 
+PROBE_CHECKOUT = 'cd "$1" 2>/dev/null && git rev-parse --is-inside-work-tree 2>/dev/null'
+
+
+def is_checkout(workspace: Workspace) -> bool:
+    """Is the workspace's folder (in its running box) inside a git work tree?"""
+    holder = f"checking {workspace.relative_path}"
+    with using_box(
+        workspace.user, Lease.Kind.RUN, holder, preferred_image=workspace.image_ref
+    ) as box:
+        found = commands.run(box, ["sh", "-c", PROBE_CHECKOUT, "probe", workspace.folder(box)])
+    return found.ok and found.output.strip() == b"true"
+
+
 def carry_out(run: Run) -> Run:
     """Bring the box up (holding a run lease), stream the command's output into
     the run as it comes, and record how it really ended."""
     workspace = run.workspace
     holder = f"run {run.pk} in {workspace}"
     preferred = workspace.image_ref
+    limits = Limits.of(run)
     try:
         with using_box(
             workspace.user, Lease.Kind.RUN, holder, image=run.image, preferred_image=preferred
@@ -128,10 +157,13 @@ def carry_out(run: Run) -> Run:
             checkout = workspace.folder(box)
             if not started:  # cancelled while the box came up
                 result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
+            elif run.agent_id and not _has_credentials(run.agent, box):
+                why = run.agent.credentials_wanted()
+                result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=why)
             elif run.worktree:
-                result = _in_worktree(run, box, checkout)
+                result = _in_worktree(run, box, checkout, limits)
             else:
-                result = _stream_into(run, box, checkout)
+                result = _stream_into(run, box, checkout, limits)
     except (docker_engine.EngineError, lifecycle.BoxError) as exc:
         result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=str(exc))
     except Exception as exc:  # a run must end recorded, never stay "running"
@@ -140,6 +172,12 @@ def carry_out(run: Run) -> Run:
     run.refresh_from_db()
     if run.cancel_requested:
         run.status, run.error = Run.Status.CANCELLED, "cancelled"
+    elif result.stopped_by:
+        run.status, run.error = Run.Status.FAILED, limits.sentence(result.stopped_by)
+    elif result.error and result.exit_code == commands.ENGINE_FAILED:
+        # Spoon's own reason (the box stopped, the engine failed) comes before
+        # whatever the command printed last.
+        run.status, run.error = Run.Status.FAILED, result.error
     elif run.agent_id and _agent_error(run):
         run.status, run.error = Run.Status.FAILED, _agent_error(run)
     elif result.ok:
@@ -151,6 +189,50 @@ def carry_out(run: Run) -> Run:
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "exit_code", "finished_at"])
     return run
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a run is ended inside its box: after `timeout` seconds in all,
+    and (agent turns) after `silence` seconds without output."""
+
+    timeout: int
+    timeout_source: str
+    silence: int | None
+    silence_source: str
+
+    @classmethod
+    def of(cls, run: Run) -> "Limits":
+        agent = run.agent if run.agent_id else None
+        own_timeout = agent.timeout_seconds if agent else None
+        own_silence = agent.silence_seconds if agent else None
+        by_agent = f"set on the agent {agent}" if agent else ""
+        return cls(
+            timeout=own_timeout or settings.SPOON_RUN_TIMEOUT,
+            timeout_source=by_agent if own_timeout else "SPOON_RUN_TIMEOUT",
+            silence=(own_silence or settings.SPOON_AGENT_SILENCE_SECONDS) if agent else None,
+            silence_source=by_agent if own_silence else "SPOON_AGENT_SILENCE_SECONDS",
+        )
+
+    def sentence(self, stopped_by: str) -> str:
+        if stopped_by == "silence":
+            return (
+                f"Ended inside the box: it printed nothing for {span(self.silence)}, "
+                f"its silence limit ({self.silence_source})."
+            )
+        return (
+            f"Ended inside the box after {span(self.timeout)}, its time limit "
+            f"({self.timeout_source})."
+        )
+
+
+def span(seconds: int) -> str:
+    """3600 -> "1 hour", 600 -> "10 minutes", 90 -> "90 seconds"."""
+    for size, unit in ((3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
 
 
 WORKTREES = ".worktrees"
@@ -166,13 +248,13 @@ cd "$1" && git worktree remove --force "$2" 2>/dev/null; rm -rf -- "$2"; git wor
 """
 
 
-def _in_worktree(run: Run, box, checkout: str) -> commands.Result:
+def _in_worktree(run: Run, box, checkout: str, limits: "Limits") -> commands.Result:
     made = commands.run(box, ["sh", "-c", ADD_WORKTREE, "add", checkout, run.worktree])
     if not made.ok:
         detail = made.error or made.output.decode(errors="replace").strip()[-500:]
         return commands.Result(made.exit_code or 1, b"", made.duration, f"No worktree: {detail}")
     try:
-        return _stream_into(run, box, f"{checkout}/{run.worktree}")
+        return _stream_into(run, box, f"{checkout}/{run.worktree}", limits)
     finally:
         remove_worktree(run, box, checkout)
 
@@ -184,12 +266,29 @@ def remove_worktree(run: Run, box, checkout: str) -> bool:
     return removed.ok
 
 
+def _has_secret(agent: Agent, box) -> bool:
+    """Will its CLI find one of the secrets it reads in its environment?"""
+    if not agent.secrets:
+        return True
+    environment = processes.environment(box)
+    return any(environment.get(name) for name in agent.secrets)
+
+
+def _has_credentials(agent: Agent, box) -> bool:
+    """A secret it reads, or the file a login in the box left."""
+    if _has_secret(agent, box):
+        return True
+    if not agent.login_file:
+        return False
+    return commands.run(box, ["test", "-s", f"{box.home}/{agent.login_file}"]).ok
+
+
 def _agent_error(run: Run) -> str:
     errors = [e["text"] for e in run.transcript if e.get("kind") == "error"]
     return errors[-1] if errors else ""
 
 
-def _stream_into(run: Run, box, cwd: str) -> commands.Result:
+def _stream_into(run: Run, box, cwd: str, limits: "Limits") -> commands.Result:
     """Run the command with its output (capped) and, for an agent, its
     transcript stored as they come, so pages follow it live."""
     transcript = Transcript() if run.agent_id else None
@@ -208,7 +307,16 @@ def _stream_into(run: Run, box, cwd: str) -> commands.Result:
             output=output.value, output_truncated=output.truncated, transcript=entries
         )
 
-    return commands.run_following(box, run.argv, take_text, save, cwd=cwd, token=run.token)
+    return commands.run_following(
+        box,
+        run.argv,
+        take_text,
+        save,
+        cwd=cwd,
+        token=run.token,
+        timeout=limits.timeout,
+        silence=limits.silence,
+    )
 
 
 def cancel_run(run: Run) -> Run:

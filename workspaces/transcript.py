@@ -1,18 +1,27 @@
 """Coding-agent event streams (JSON lines) read into a transcript a person can
-follow: messages, tool calls, errors. Both the current shape of events
-({"type": ..., "item": {...}}) and the legacy one that wraps each event in a
-"msg" object are understood; anything else is kept raw, never a crash. A
-stream cut mid-line keeps its last, partial line raw."""
+follow: messages, tool calls, errors. codex's current shape of events
+({"type": ..., "item": {...}}), its legacy one that wraps each event in a
+"msg" object, and opencode's ({"type": "text" | "tool_use" | ..., "part":
+{...}}) are understood; anything else is kept raw, never a crash. A stream
+cut mid-line keeps its last, partial line raw.
+
+An error reads as the sentence inside it, however deep the agent wrapped it
+(opencode: error.data.message; codex: a message that quotes a provider's
+JSON answer), never as raw JSON. codex's retry notices ("Reconnecting...
+2/5") are kept as retries, not errors: they are not why a turn failed."""
 
 import json
 from dataclasses import dataclass, field
 
 ERROR_TYPES = {"error", "turn.failed", "stream_error"}
+RETRYING = "Reconnecting..."
+# Where agents put the sentence inside an error, in the order to look.
+MESSAGE_KEYS = ("message", "msg", "detail", "text", "error", "data", "cause")
 
 
 @dataclass
 class Entry:
-    kind: str  # message, reasoning, command, tool, error, status, raw
+    kind: str  # message, reasoning, command, tool, error, warning, retry, status, raw
     text: str
 
     def as_dict(self) -> dict:
@@ -72,13 +81,55 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+def sentence(value, depth: int = 0) -> str:
+    """The words inside an error: a string (unwrapped where it quotes a JSON
+    answer), or the first message found in nested objects; "" if none."""
+    if depth > 8:
+        return ""
+    if isinstance(value, str):
+        text = value.strip()
+        start, end = text.find("{"), text.rfind("}")
+        if start != -1 and end > start:
+            try:
+                quoted = json.loads(text[start : end + 1])
+            except ValueError:
+                return text
+            inner = sentence(quoted, depth + 1)
+            before = text[:start].rstrip(" :")
+            return f"{before}: {inner}" if before and inner else inner or before or text
+        return text
+    if isinstance(value, dict):
+        for key in MESSAGE_KEYS:
+            found = sentence(value.get(key), depth + 1) if key in value else ""
+            if found:
+                return found
+        return ""
+    if isinstance(value, list):
+        return next((found for item in value if (found := sentence(item, depth + 1))), "")
+    return ""
+
+
+def _error(event: dict, kind: str) -> Entry:
+    detail = event.get("error") or event.get("message")
+    words = sentence(detail)
+    if words.startswith(RETRYING):
+        return Entry("retry", words)
+    if words:
+        return Entry("error", words)
+    name = detail.get("name") or detail.get("type") if isinstance(detail, dict) else ""
+    return Entry("error", f"The agent failed ({name or kind}) without saying why.")
+
+
 def _read_event(event: dict) -> Entry | None:
     kind = event.get("type", "")
     item = event.get("item") if isinstance(event.get("item"), dict) else None
+    part = event.get("part") if isinstance(event.get("part"), dict) else None
     if kind in ERROR_TYPES:
-        return Entry("error", _text(event.get("error") or event.get("message")) or kind)
+        return _error(event, kind)
     if item is not None:  # current shape: item.started / item.updated / item.completed
         return _read_item(kind, item)
+    if part is not None:  # opencode: text, reasoning, tool_use, step_start, step_finish
+        return _read_part(kind, part)
     if kind in ("agent_message", "assistant_message"):
         return Entry("message", _text(event.get("message") or event.get("text")))
     if kind in ("agent_reasoning", "reasoning"):
@@ -91,7 +142,23 @@ def _read_event(event: dict) -> Entry | None:
     if kind in ("mcp_tool_call_begin", "tool_call"):
         return Entry("tool", _text(event.get("invocation") or event.get("tool") or event))
     if kind in ("thread.started", "turn.started", "turn.completed", "task_started",
-                "task_complete", "session_configured", "token_count"):  # fmt: skip
+                "task_complete", "session_configured", "token_count", "done"):  # fmt: skip
+        return Entry("status", kind)
+    return None
+
+
+def _read_part(kind: str, part: dict) -> Entry | None:
+    if kind == "text":
+        return Entry("message", _text(part.get("text")))
+    if kind == "reasoning":
+        return Entry("reasoning", _text(part.get("text")))
+    if kind == "tool_use":
+        state = part.get("state") if isinstance(part.get("state"), dict) else {}
+        title = f"{part.get('tool')}: {state.get('title') or _text(state.get('input'))}"
+        if state.get("status") == "error":
+            return Entry("tool", f"{title} (failed: {sentence(state.get('error'))})")
+        return Entry("tool", title)
+    if kind in ("step_start", "step_finish"):
         return Entry("status", kind)
     return None
 
@@ -112,6 +179,7 @@ def _read_item(kind: str, item: dict) -> Entry | None:
     if item_type in ("mcp_tool_call", "tool_call", "file_change", "web_search"):
         detail = item.get("tool") or item.get("changes") or item.get("query") or ""
         return Entry("tool", f"{item_type}: {_text(detail)}")
-    if item_type == "error":
-        return Entry("error", _text(item.get("message")))
+    if item_type == "error":  # codex: a warning it went on after
+        words = sentence(item.get("message"))
+        return Entry("retry" if words.startswith(RETRYING) else "warning", words)
     return None

@@ -5,6 +5,8 @@ const root = document.querySelector("[data-runs-root]");
 const url = root.dataset.runsUrl;
 const $ = (selector) => root.querySelector(selector);
 let following = null;
+let listTimer = null;
+const FINISHED = ["succeeded", "failed", "cancelled"];
 
 // Words as a shell would split them, with quotes; no expansion, no pipes.
 function words(line) {
@@ -17,13 +19,27 @@ function words(line) {
   return out;
 }
 
+// How long a run took, or has been running.
+function duration(run) {
+  if (!run.started_at) return "";
+  const end = run.finished_at ? new Date(run.finished_at) : new Date();
+  const seconds = Math.max(0, (end - new Date(run.started_at)) / 1000);
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function exitText(run) {
+  return run.exit_code !== null && run.exit_code !== undefined ? ` (exit ${run.exit_code})` : "";
+}
+
 function showStatus(run) {
   const title = $("[data-run-title]");
-  title.textContent = `${run.argv.join(" ")}: ${run.status}` +
-    (run.exit_code !== null && run.exit_code !== undefined ? ` (exit ${run.exit_code})` : "") +
-    (run.error ? ` — ${run.error}` : "");
+  const took = duration(run);
+  title.textContent = `${run.argv.join(" ")}: ${run.status}${exitText(run)}` +
+    (took ? `, ${took}` : "") + (run.error ? ` — ${run.error}` : "");
   title.dataset.status = run.status;
-  $("[data-cancel]").hidden = ["succeeded", "failed", "cancelled"].includes(run.status);
+  $("[data-cancel]").hidden = FINISHED.includes(run.status);
 }
 
 // An agent turn reads better as its transcript than as raw JSON lines.
@@ -67,9 +83,16 @@ async function follow(id) {
     const message = JSON.parse(event.data);
     if (message.type === "output") appendOutput(message.text);
     if (message.type === "status") {
-      showStatus({ ...run, ...message });
+      // Statuses come as they change (queued, running), the final one last.
+      const now = new Date().toISOString();
+      if (message.status === "running" && !run.started_at) run.started_at = now;
+      if (FINISHED.includes(message.status) && !run.finished_at) run.finished_at = now;
+      Object.assign(run, message);
+      showStatus(run);
       refresh();
-      if (run.agent) call("GET", `${url}${id}`).then((done) => showTranscript(done.transcript));
+      if (FINISHED.includes(message.status) && run.agent) {
+        call("GET", `${url}${id}`).then((done) => showTranscript(done.transcript));
+      }
     }
   };
   socket.onerror = () => poll(id);
@@ -87,7 +110,10 @@ async function poll(id) {
   refresh();
 }
 
+// The last runs, with their status, exit code and duration; while any is
+// queued or running the list refreshes itself.
 async function refresh() {
+  clearTimeout(listTimer);
   const { runs } = await call("GET", url);
   const list = $("[data-run-list]");
   list.replaceChildren();
@@ -96,11 +122,15 @@ async function refresh() {
     const button = document.createElement("button");
     button.type = "button";
     button.className = `run run-${run.status}`;
-    button.textContent = `${new Date(run.created_at).toLocaleString()} · ${run.argv.join(" ")} · ${run.status}`;
+    button.dataset.runStatus = run.status;
+    const took = duration(run);
+    button.textContent = `${new Date(run.created_at).toLocaleString()} · ${run.argv.join(" ")} · ` +
+      `${run.status}${exitText(run)}` + (took ? ` · ${took}` : "");
     button.addEventListener("click", () => follow(run.id));
     item.append(button);
     list.append(item);
   }
+  if (runs.some((run) => !FINISHED.includes(run.status))) listTimer = setTimeout(refresh, 2000);
 }
 
 $("[data-run-form]").addEventListener("submit", async (event) => {
