@@ -5,10 +5,10 @@ read-only: editing them would lie about it."""
 import contextvars
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Prefetch
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from boxes import docker_engine, labels, lifecycle, reaper
 from boxes.models import Box, Lease, RegisteredImage
@@ -96,10 +96,9 @@ class BoxAdmin(admin.ModelAdmin):
         "user",
         "engine_state",
         "running_image",
-        "created_at",
         "started_at",
-        "last_activity_at",
-        "live_leases",
+        "held_by",
+        "idle",
     )
     list_filter = (StateFilter,)
     search_fields = ("username", "user__username")
@@ -135,12 +134,12 @@ class BoxAdmin(admin.ModelAdmin):
         )
 
     def get_queryset(self, request):
-        now = timezone.now()
+        live = Lease.objects.live().order_by("acquired_at")
         return (
             super()
             .get_queryset(request)
             .select_related("user")
-            .annotate(live_lease_count=Count("leases", filter=Q(leases__expires_at__gt=now)))
+            .prefetch_related(Prefetch("leases", queryset=live, to_attr="live_leases"))
         )
 
     def has_add_permission(self, request):
@@ -170,9 +169,20 @@ class BoxAdmin(admin.ModelAdmin):
     def engine_state(self, box):
         return live_state(box, _page_containers.get())
 
-    @admin.display(description="live leases", ordering="live_lease_count")
-    def live_leases(self, box):
-        return box.live_lease_count
+    @admin.display(description="held by")
+    def held_by(self, box):
+        """What holds it now: each live lease's kind and holder."""
+        return "; ".join(f"{lease.kind}: {lease.holder}" for lease in box.live_leases) or "-"
+
+    @admin.display(description="idle", ordering="last_activity_at")
+    def idle(self, box):
+        """Since when nothing has happened in it; an open, silent terminal
+        does not count, a run or an apply does."""
+        if live_state(box, _page_containers.get()) not in ("running", "update pending"):
+            return "-"
+        if any(lease.kind not in Lease.BY_TRAFFIC for lease in box.live_leases):
+            return "in use"
+        return f"for {timesince(box.last_activity_at)}"
 
     def _each(self, request, queryset, action, verb):
         for box in queryset:

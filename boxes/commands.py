@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
-from boxes import docker_engine, processes
+from boxes import docker_engine, lifecycle, processes
 from boxes.models import Box
 
 logger = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ async def stream(
     if broken is not None or code is None or code in (137, 143):
         found = await _box_after_kill(box)
         if found is None or not found.running or _replaced(box, found):
-            reason = await asyncio.to_thread(_stop_reason, box)
+            reason = await asyncio.to_thread(lifecycle.stop_reason, box)
             why = f"The command did not finish: its box was {reason} while it ran."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
@@ -249,12 +249,6 @@ async def stream(
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
     yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
-
-
-def _stop_reason(box: Box) -> str:
-    """Why the box stopped, as lifecycle recorded it before stopping it."""
-    recorded = Box.objects.filter(pk=box.pk).values_list("stop_reason", flat=True).first()
-    return recorded or "stopped or removed outside Spoon"
 
 
 def _replaced(box: Box, found: docker_engine.ContainerState) -> bool:

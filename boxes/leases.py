@@ -77,3 +77,15 @@ def keep(lease: Lease) -> None:
             lease.pk, lease.expires_at = fresh.pk, fresh.expires_at
     except DatabaseError:
         logger.exception("renewing %s failed; retrying at the next beat", lease)
+
+
+def idle_stop_in(box: Box) -> float | None:
+    """Seconds until reapboxes may stop the box as idle (0 or less: it may
+    now); None while a lease of working kind holds it."""
+    if box.leases.holding().exists():
+        return None
+    last = Box.objects.filter(pk=box.pk).values_list("last_activity_at", flat=True).first()
+    if last is None:
+        return None
+    deadline = last + timedelta(seconds=settings.SPOON_BOX_IDLE_SECONDS)
+    return (deadline - timezone.now()).total_seconds()

@@ -311,6 +311,26 @@ def _record_stopped(box: Box, removed: bool) -> None:
     box.save()
 
 
+def stop_reason(box: Box) -> str:
+    """Why the box last stopped, as recorded before it stopped."""
+    recorded = Box.objects.filter(pk=box.pk).values_list("stop_reason", flat=True).first()
+    return recorded or "stopped or removed outside Spoon"
+
+
+def stopped_because(box: Box, wait: float = 1.0) -> str | None:
+    """Why the box's container stopped, or None while it runs. A container
+    being removed still says running for a moment after its processes die,
+    so a running one is asked again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = docker_engine.container_state(box.container_name)
+        if found is None or not found.running or found.id != (box.container_id or found.id):
+            return stop_reason(box)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
+
+
 def idle_reason(idle_seconds: int) -> str:
     minutes = round(idle_seconds / 60)
     if idle_seconds < 60:

@@ -72,28 +72,38 @@ class Box(models.Model):
         return self.claimed_until is not None and self.claimed_until >= (now or timezone.now())
 
     def is_idle(self, now=None, idle_seconds=None) -> bool:
-        """No live lease and no activity for idle_seconds."""
+        """No lease that holds it and no activity for idle_seconds."""
         now = now or timezone.now()
         if idle_seconds is None:
             idle_seconds = settings.SPOON_BOX_IDLE_SECONDS
         idle = timedelta(seconds=idle_seconds)
-        return self.last_activity_at <= now - idle and not self.leases.live(now).exists()
+        return self.last_activity_at <= now - idle and not self.leases.holding(now).exists()
 
 
 class LeaseQuerySet(models.QuerySet):
     def live(self, now=None):
         return self.filter(expires_at__gt=now or timezone.now())
 
+    def holding(self, now=None):
+        """Live leases that keep the box from an idle stop: work going on."""
+        return self.live(now).exclude(kind__in=Lease.BY_TRAFFIC)
+
 
 class Lease(models.Model):
     """Something uses the box. Its holder renews it by heartbeat; a holder that
-    dies stops renewing and the lease expires by itself."""
+    dies stops renewing and the lease expires by itself. A live lease keeps
+    the box from being recreated under its holder; one of a kind that works
+    (a run, an apply, making a workspace) also keeps it from an idle stop."""
 
     class Kind(models.TextChoices):
         TERMINAL = "terminal"
         WORKSPACE = "workspace"
         RUN = "run"
         DOTFILES = "dotfiles"
+
+    # Kinds held while connected, which keep a box up only by their traffic
+    # (activity): an open, silent terminal tab lets its box go idle.
+    BY_TRAFFIC = (Kind.TERMINAL,)
 
     box = models.ForeignKey(Box, on_delete=models.CASCADE, related_name="leases")
     kind = models.CharField(max_length=16, choices=Kind.choices)

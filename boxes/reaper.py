@@ -19,7 +19,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from boxes import docker_engine, labels, lifecycle, signals
-from boxes.models import Box
+from boxes.models import Box, Lease
 
 # Stops run side by side: a stop is mostly waiting on the engine.
 PARALLEL_STOPS = 16
@@ -60,7 +60,10 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
     }
     now = timezone.now()
     boxes = Box.objects.annotate(
-        live_leases=Count("leases", filter=Q(leases__expires_at__gt=now))
+        holding_leases=Count(
+            "leases",
+            filter=Q(leases__expires_at__gt=now) & ~Q(leases__kind__in=Lease.BY_TRAFFIC),
+        )
     ).order_by("username")
     idle_before = now - timedelta(seconds=idle_seconds)
 
@@ -70,7 +73,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
         if box.container_name not in containers:
             if box.state != Box.State.STOPPED:
                 vanished.append(box)
-        elif box.live_leases == 0 and box.last_activity_at <= idle_before:
+        elif box.holding_leases == 0 and box.last_activity_at <= idle_before:
             idle.append(box)
         else:
             report.kept += 1

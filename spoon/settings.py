@@ -221,6 +221,8 @@ SPOON_BOX_UID = env.int("SPOON_BOX_UID", default=1000)
 SPOON_HOMES_DIR = env.str("SPOON_HOMES_DIR", default="")
 SPOON_HOST_HOMES_DIR = env.str("SPOON_HOST_HOMES_DIR", default="") or SPOON_HOMES_DIR
 SPOON_BOX_IDLE_SECONDS = env.int("SPOON_BOX_IDLE_SECONDS", default=1800)
+# Open terminals say this long before an idle stop that it is coming.
+SPOON_BOX_IDLE_WARNING_SECONDS = env.int("SPOON_BOX_IDLE_WARNING_SECONDS", default=300)
 SPOON_BOX_START_TIMEOUT = env.int("SPOON_BOX_START_TIMEOUT", default=30)
 SPOON_LEASE_SECONDS = env.int("SPOON_LEASE_SECONDS", default=90)
 SPOON_ACTIVITY_WRITE_SECONDS = env.int("SPOON_ACTIVITY_WRITE_SECONDS", default=30)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle
@@ -31,6 +32,9 @@ LOW_WATER = 10_000
 MAX_QUEUED_INPUT = 8 * 1024 * 1024
 FIRST_RESIZE_WAIT = 2.0
 DOTFILES_WAIT = 30.0  # seconds a terminal waits for a box start's dotfiles
+# The box stopped (idle, or by an operator): the page says why and does not
+# reconnect by itself, so it does not start the box again; a keystroke does.
+BOX_STOPPED = 4410
 
 
 def session_and_cwd(box, workspace) -> tuple[str, str]:
@@ -67,6 +71,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.unacked = 0
         self.early_input: list[bytes] = []
         self.notes: list[str] = []
+        self.idle_warned = False
         self.grant = await access.admit(self)
         if self.grant is not None:
             self.tasks.append(asyncio.create_task(self.run()))
@@ -81,7 +86,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 self.grant.owner, Lease.Kind.TERMINAL, holder, preferred_image=preferred
             ) as box:
                 await self.serve(box)
-            await self.close(code=1000)
+                why = await asyncio.to_thread(lifecycle.stopped_because, box)
+            if why:
+                detail = f"Your box was {why}. Press a key or click here to start it again."
+                await self.status("stopped", detail)
+                await self.close(code=BOX_STOPPED)
+            else:
+                await self.close(code=1000)
         except (docker_engine.EngineError, lifecycle.BoxError) as exc:
             await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
             await self.close(code=1011)
@@ -113,9 +124,38 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             for data in self.early_input:
                 self.terminal.write(data)
             self.early_input.clear()
-            await self.pump_output()
+            watching = asyncio.create_task(self.watch_idle(box))
+            try:
+                await self.pump_output()
+            finally:
+                watching.cancel()
         finally:
             await asyncio.shield(self.terminal.end())
+
+    async def watch_idle(self, box):
+        """Say in the status line, SPOON_BOX_IDLE_WARNING_SECONDS ahead, that
+        the box is about to stop as idle; take it back when something happens.
+        An open tab is not activity: only what goes through it is."""
+        warning = settings.SPOON_BOX_IDLE_WARNING_SECONDS
+        every = min(15.0, max(0.5, warning / 4))
+        while True:
+            stop_in = await asyncio.to_thread(leases.idle_stop_in, box)
+            if stop_in is not None and stop_in <= warning:
+                if not self.idle_warned:
+                    self.idle_warned = True
+                    minutes = max(1, round(stop_in / 60))
+                    await self.status(
+                        "idle",
+                        f"Nothing has happened in your box for a while: it stops in about "
+                        f"{minutes} min. Type anything to keep it.",
+                    )
+            elif self.idle_warned:
+                await self.end_idle_warning()
+            await asyncio.sleep(every)
+
+    async def end_idle_warning(self):
+        self.idle_warned = False
+        await self.status("connected")
 
     async def wait_for_dotfiles(self):
         """A box that just started applies dotfiles: say so, and wait a little
@@ -187,6 +227,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             logger.warning("terminal input dropped: the box is not reading it")
             return
         terminal.write(data)
+        if self.idle_warned:  # a keystroke keeps the box: say so at once
+            await asyncio.to_thread(leases.touch, terminal.box, True)
+            await self.end_idle_warning()
+            return
         await self.activity()
 
     async def resize(self, message):

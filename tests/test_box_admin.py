@@ -35,7 +35,8 @@ def test_changelist_shows_live_state_and_leases(operator, boxes):
     page = operator.get("/admin/boxes/box/").content.decode()
     for state, box in boxes.items():
         assert f'<td class="field-engine_state">{state}</td>' in row(page, box.container_name)
-    assert '<td class="field-live_leases">1</td>' in row(page, boxes["running"].container_name)
+    held = '<td class="field-held_by">terminal: admin test</td>'
+    assert held in row(page, boxes["running"].container_name)
 
 
 def test_filter_by_state(operator, boxes):

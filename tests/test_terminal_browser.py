@@ -100,3 +100,25 @@ def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page, new_use
     page.keyboard.type("wc -c < ~/pasted.txt")
     page.keyboard.press("Enter")
     wait_for_screen(page, f"\n{size}", timeout=60_000)
+
+
+def test_a_stopped_box_says_why_and_waits_for_the_user(spoon_server, page, new_user_logged_in):
+    from boxes import docker_engine
+    from tests.support import manage
+
+    username = new_user_logged_in(page, spoon_server, "/terminal/")
+    wait_connected(page)
+    stop = (
+        "from boxes import lifecycle; from boxes.models import Box; "
+        f"lifecycle.stop_box(Box.objects.get(user__username={username!r}))"
+    )
+    manage("shell", "-c", stop, env=spoon_server.env)
+    status = page.locator("[data-terminal-status]")
+    page.wait_for_selector("[data-terminal-status][data-state=stopped]", timeout=30_000)
+    assert "stopped by an operator" in status.inner_text()
+    page.wait_for_timeout(3000)
+    assert status.get_attribute("data-state") == "stopped", "no reconnect by itself"
+    assert docker_engine.container_state(f"spoon-box-{username}") is None, "nor a start"
+    page.keyboard.press("a")
+    wait_connected(page)
+    assert docker_engine.container_state(f"spoon-box-{username}").running

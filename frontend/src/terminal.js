@@ -21,7 +21,10 @@ const STATUS_TEXT = {
   connected: "Connected",
   reconnecting: "Reconnecting…",
   closed: "Disconnected",
+  idle: "Idle: your box stops soon unless you type.",
+  stopped: "Your box stopped. Press a key or click here to start it again.",
 };
+const BOX_STOPPED = 4410; // the server's close code: the box stopped, do not start it again
 
 // xterm measures its cell size once, when it opens: the web font must be
 // there by then, or columns and glyphs disagree.
@@ -69,6 +72,7 @@ export async function startTerminal(root) {
   let pingTimer = null;
   let stableTimer = null;
   let stopped = false;
+  let asleep = false; // the box stopped: wait for the user before starting it again
   const encoder = new TextEncoder();
 
   function setStatus(state, detail) {
@@ -173,6 +177,10 @@ export async function startTerminal(root) {
         setStatus("closed", "This terminal is not yours to open.");
         return;
       }
+      if (event.code === BOX_STOPPED) {
+        stopped = asleep = true; // its status message said why
+        return;
+      }
       if (!stopped) retry();
     };
   }
@@ -183,7 +191,19 @@ export async function startTerminal(root) {
     backoff = Math.min(backoff * 2, MAX_BACKOFF);
   }
 
-  term.onData((data) => sendBytes(data));
+  // A keystroke or a click wakes a terminal whose box stopped; that key
+  // only wakes it, it is not typed into the new shell.
+  function wake() {
+    if (!asleep) return false;
+    asleep = stopped = false;
+    backoff = 500;
+    connect();
+    return true;
+  }
+  screen.addEventListener("click", wake);
+  status.addEventListener("click", wake);
+
+  term.onData((data) => wake() || sendBytes(data));
   term.onBinary((data) => {
     const bytes = Uint8Array.from(data, (c) => c.charCodeAt(0));
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(bytes);
