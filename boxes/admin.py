@@ -4,14 +4,15 @@ read-only: editing them would lie about it."""
 
 import contextvars
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from boxes import docker_engine, labels, lifecycle, reaper
-from boxes.models import Box, Lease, RegisteredImage
+from boxes import audit, docker_engine, labels, lifecycle, reaper
+from boxes.models import Box, Lease, RegisteredImage, StaffAction
 
 # What the engine said (containers, image references) for the page being
 # rendered: the ModelAdmin is shared between requests, so it cannot hold it.
@@ -89,6 +90,28 @@ class LeaseInline(admin.TabularInline):
         return super().get_queryset(request).live()
 
 
+class BoxForm(forms.ModelForm):
+    """A box's image can only be a registered one (or the job image): the
+    admin is not a quieter way to put something else in a user's box."""
+
+    class Meta:
+        model = Box
+        fields = ["image"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "the job image (SPOON_JOB_IMAGE)")]
+        choices += [(i.ref, f"{i.name} ({i.ref})") for i in RegisteredImage.objects.all()]
+        current = self.instance.image
+        if current and current not in dict(choices):
+            choices.append((current, f"{current} (not registered: keep it or choose another)"))
+        self.fields["image"] = forms.ChoiceField(
+            choices=choices,
+            required=False,
+            help_text="This user's image. Changing it is recorded and shown to them.",
+        )
+
+
 @admin.register(Box)
 class BoxAdmin(admin.ModelAdmin):
     list_display = (
@@ -118,6 +141,7 @@ class BoxAdmin(admin.ModelAdmin):
         "last_error",
     )
     fields = ("image",) + readonly_fields
+    form = BoxForm
     inlines = [LeaseInline]
     actions = ["stop_boxes", "restart_boxes", "recreate_boxes", "reap_now"]
 
@@ -144,6 +168,13 @@ class BoxAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # a box is made by using it, or by `manage.py ensurebox`
+
+    def save_model(self, request, obj, form, change):
+        old = Box.objects.filter(pk=obj.pk).values_list("image", flat=True).first() or ""
+        super().save_model(request, obj, form, change)
+        if obj.image != old:
+            detail = f"image: {old or 'the job image'} -> {obj.image or 'the job image'}"
+            audit.changed(request.user, StaffAction.What.BOX_IMAGE, detail, owner=obj.user)
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)
@@ -281,3 +312,21 @@ class RegisteredImageAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Pulled {image.ref} ({found}).")
             except docker_engine.EngineError as exc:
                 self.message_user(request, f"{image.ref}: {exc}", messages.ERROR)
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(admin.ModelAdmin):
+    """The record of staff access: read here, never written or erased here."""
+
+    list_display = ("started_at", "staff_name", "what", "owner", "detail", "ended_at")
+    list_filter = ("what",)
+    search_fields = ("staff_name", "owner__username", "detail")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

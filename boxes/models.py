@@ -100,10 +100,11 @@ class Lease(models.Model):
         WORKSPACE = "workspace"
         RUN = "run"
         DOTFILES = "dotfiles"
+        STAFF = "staff", "staff terminal"
 
     # Kinds held while connected, which keep a box up only by their traffic
     # (activity): an open, silent terminal tab lets its box go idle.
-    BY_TRAFFIC = (Kind.TERMINAL,)
+    BY_TRAFFIC = (Kind.TERMINAL, Kind.STAFF)
 
     box = models.ForeignKey(Box, on_delete=models.CASCADE, related_name="leases")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -150,3 +151,41 @@ class RegisteredImage(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class StaffAction(models.Model):
+    """What staff did to a user's box, or to what runs in everyone's: opening
+    a user's terminal (how long, typing or not), setting a box's image,
+    changing an agent's command. Kept for operators (the admin lists it,
+    read-only) and shown to the users it affects."""
+
+    class What(models.TextChoices):
+        TERMINAL = "terminal", "opened the terminal"
+        BOX_IMAGE = "box image", "set the box's image"
+        AGENT = "agent", "changed an agent"
+
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    staff_name = models.CharField(max_length=150)
+    # Whose box; empty when it affects everyone (an agent's command).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="staff_actions",
+    )
+    what = models.CharField(max_length=16, choices=What.choices)
+    detail = models.TextField(blank=True)
+    typing = models.BooleanField(default=False, help_text="A terminal that could type.")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = "staff action"
+
+    def __str__(self):
+        whose = f"{self.owner}'s box" if self.owner_id else "everyone's boxes"
+        return f"{self.staff_name} {self.get_what_display()} ({whose})"

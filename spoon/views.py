@@ -6,7 +6,7 @@ from django.views import csrf, defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from boxes import health
+from boxes import audit, health
 from spoon.json_api import error, is_json_path
 
 
@@ -20,7 +20,8 @@ def healthz(request):
 
 @login_required
 def home(request):
-    return render(request, "home.html", {"docker": health.engine_status()})
+    context = {"docker": health.engine_status(), "staff_actions": audit.affecting(request.user)}
+    return render(request, "home.html", context)
 
 
 class LogoutView(auth_views.LogoutView):

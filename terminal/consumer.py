@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from boxes import docker_engine, leases, lifecycle
+from boxes import audit, docker_engine, leases, lifecycle
 from boxes.models import Lease
 from boxes.use import using_box_async
 from dotfiles.models import DotfilesRun
@@ -35,6 +35,19 @@ DOTFILES_WAIT = 30.0  # seconds a terminal waits for a box start's dotfiles
 # The box stopped (idle, or by an operator): the page says why and does not
 # reconnect by itself, so it does not start the box again; a keystroke does.
 BOX_STOPPED = 4410
+
+
+def watched(box, own: bool) -> tuple[float | None, list[str]]:
+    """What the status line says besides the connection: seconds until an
+    idle stop, and (on the owner's own terminals) the staff watching."""
+    watchers = []
+    if own:
+        staff = box.leases.live().filter(kind=Lease.Kind.STAFF).order_by("acquired_at")
+        for holder in staff.values_list("holder", flat=True):
+            name, _, mode = holder.partition(", ")
+            how = "and can type" if mode == "typing" else "read-only"
+            watchers.append(f"Staff ({name}) have this terminal open, {how}.")
+    return leases.idle_stop_in(box), watchers
 
 
 def session_and_cwd(box, workspace) -> tuple[str, str]:
@@ -71,20 +84,27 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.unacked = 0
         self.early_input: list[bytes] = []
         self.notes: list[str] = []
-        self.idle_warned = False
+        self.idle_note = ""  # the coming idle stop, while it is coming
+        self.watchers: list[str] = []  # staff who have this box's terminal open
         self.grant = await access.admit(self)
         if self.grant is not None:
             self.tasks.append(asyncio.create_task(self.run()))
 
     async def run(self):
-        workspace = self.grant.workspace
-        holder = f"terminal {uuid.uuid4().hex[:12]}"
+        grant = self.grant
+        kind, holder = Lease.Kind.TERMINAL, f"terminal {uuid.uuid4().hex[:12]}"
+        if grant.by_staff:  # recorded, and shown to the owner while it lasts
+            kind = Lease.Kind.STAFF
+            holder = f"{grant.user.get_username()}, {'typing' if grant.typing else 'read-only'}"
+        record = None
         try:
-            preferred = workspace.image_ref if workspace else ""
+            if grant.by_staff:
+                record = await asyncio.to_thread(
+                    audit.terminal_opened, grant.user, grant.owner, grant.typing
+                )
+            preferred = grant.workspace.image_ref if grant.workspace else ""
             await self.status("starting")
-            async with using_box_async(
-                self.grant.owner, Lease.Kind.TERMINAL, holder, preferred_image=preferred
-            ) as box:
+            async with using_box_async(grant.owner, kind, holder, preferred_image=preferred) as box:
                 await self.serve(box)
                 why = await asyncio.to_thread(lifecycle.stopped_because, box)
             if why:
@@ -101,6 +121,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("terminal session failed")
             await self.close(code=1011)
+        finally:
+            if record is not None:
+                await asyncio.shield(asyncio.to_thread(audit.terminal_closed, record))
 
     async def serve(self, box):
         """Attach to the box's tmux session and carry bytes until either side ends."""
@@ -115,16 +138,17 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except TimeoutError:
             pass
         session, cwd = session_and_cwd(box, self.grant.workspace)
-        self.terminal = await attach(box, session, cwd, *self.size)
+        read_only = not self.grant.typing
+        if read_only:
+            self.notes.append(f"You are watching {self.grant.owner}'s terminal, read-only.")
+        self.terminal = await attach(box, session, cwd, *self.size, read_only=read_only)
         try:
             # tmux's screen hides text written before it; the status line shows notes.
-            await self.status(
-                "connected", " ".join(["Connected.", *self.notes]) if self.notes else ""
-            )
+            await self.say_state()
             for data in self.early_input:
                 self.terminal.write(data)
             self.early_input.clear()
-            watching = asyncio.create_task(self.watch_idle(box))
+            watching = asyncio.create_task(self.watch(box))
             try:
                 await self.pump_output()
             finally:
@@ -132,30 +156,35 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         finally:
             await asyncio.shield(self.terminal.end())
 
-    async def watch_idle(self, box):
-        """Say in the status line, SPOON_BOX_IDLE_WARNING_SECONDS ahead, that
-        the box is about to stop as idle; take it back when something happens.
-        An open tab is not activity: only what goes through it is."""
+    async def watch(self, box):
+        """Keep the status line true: SPOON_BOX_IDLE_WARNING_SECONDS before an
+        idle stop, say it is coming (taken back when something happens: an
+        open tab is not activity, only what goes through it is); and on the
+        owner's own terminals, say which staff have this box's terminal open."""
         warning = settings.SPOON_BOX_IDLE_WARNING_SECONDS
-        every = min(15.0, max(0.5, warning / 4))
+        every = min(5.0, max(0.5, warning / 4))
+        own = not self.grant.by_staff
         while True:
-            stop_in = await asyncio.to_thread(leases.idle_stop_in, box)
+            stop_in, watchers = await asyncio.to_thread(watched, box, own)
+            note = self.idle_note
             if stop_in is not None and stop_in <= warning:
-                if not self.idle_warned:
-                    self.idle_warned = True
-                    minutes = max(1, round(stop_in / 60))
-                    await self.status(
-                        "idle",
-                        f"Nothing has happened in your box for a while: it stops in about "
-                        f"{minutes} min. Type anything to keep it.",
-                    )
-            elif self.idle_warned:
-                await self.end_idle_warning()
+                note = note or (
+                    f"Nothing has happened in your box for a while: it stops in about "
+                    f"{max(1, round(stop_in / 60))} min. Type anything to keep it."
+                )
+            else:
+                note = ""
+            if (note, watchers) != (self.idle_note, self.watchers):
+                self.idle_note, self.watchers = note, watchers
+                await self.say_state()
             await asyncio.sleep(every)
 
-    async def end_idle_warning(self):
-        self.idle_warned = False
-        await self.status("connected")
+    async def say_state(self):
+        parts = [*self.watchers, *self.notes]
+        if self.idle_note:
+            await self.status("idle", " ".join([self.idle_note, *parts]))
+        else:
+            await self.status("connected", " ".join(["Connected.", *parts]) if parts else "")
 
     async def wait_for_dotfiles(self):
         """A box that just started applies dotfiles: say so, and wait a little
@@ -218,6 +247,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         """Hand keystrokes to the box at once. Never wait here for the box to
         read them: acks queue behind this, and a paste echoed back would stall
         both ways. The transport buffers instead, up to MAX_QUEUED_INPUT."""
+        if not self.grant.typing:
+            return  # staff watching read-only (tmux ignores them too)
         terminal = self.terminal
         if terminal is None:
             if sum(map(len, self.early_input)) + len(data) <= MAX_QUEUED_INPUT:
@@ -227,9 +258,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             logger.warning("terminal input dropped: the box is not reading it")
             return
         terminal.write(data)
-        if self.idle_warned:  # a keystroke keeps the box: say so at once
+        if self.idle_note:  # a keystroke keeps the box: say so at once
             await asyncio.to_thread(leases.touch, terminal.box, True)
-            await self.end_idle_warning()
+            self.idle_note = ""
+            await self.say_state()
             return
         await self.activity()
 

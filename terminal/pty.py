@@ -29,6 +29,10 @@ if tmux has-session 2>/dev/null; then
     done
     tmux set-environment -g SPOON_SECRET_NAMES "${SPOON_SECRET_NAMES:-}"
 fi
+if [ "${5:-}" = read-only ]; then
+    tmux has-session -t "=$3" 2>/dev/null || tmux new-session -d -s "$3" -c "$4"
+    exec tmux attach-session -r -t "=$3"
+fi
 exec tmux new-session -A -s "$3" -c "$4"
 """
 
@@ -36,8 +40,12 @@ exec tmux new-session -A -s "$3" -c "$4"
 TERMINAL_ENVIRONMENT = {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
 
 
-async def attach(box: Box, session: str, cwd: str, cols: int, rows: int) -> BoxProcess:
+async def attach(
+    box: Box, session: str, cwd: str, cols: int, rows: int, read_only: bool = False
+) -> BoxProcess:
     """A tmux client attached to session (made in cwd if new), on a TTY of
-    cols x rows. Its end() ends the client; the tmux server stays."""
-    argv = ["sh", "-c", ATTACH, "attach", str(cols), str(rows), session, cwd]
+    cols x rows; read_only, a client tmux takes no keys from. Its end() ends
+    the client; the tmux server stays."""
+    mode = "read-only" if read_only else "typing"
+    argv = ["sh", "-c", ATTACH, "attach", str(cols), str(rows), session, cwd, mode]
     return await open_process(box, argv, tty=True, env=TERMINAL_ENVIRONMENT, size=(cols, rows))

@@ -40,7 +40,8 @@ def issue_ticket(request):
         workspace = found.first()
         if workspace is None:
             return error("No such workspace.", "workspace", status=404)
-    ticket = access.issue(request.user, owner=owner, workspace=workspace)
+    typing = request.POST.get("typing") == "yes"
+    ticket = access.issue(request.user, owner=owner, workspace=workspace, typing=typing)
     return JsonResponse(access.offer(ticket, "terminal-socket"))
 
 

@@ -275,7 +275,7 @@ async def test_staff_with_the_permission_open_a_users_terminal(alice, make_user,
         return staff
 
     staff = await sync_to_async(staff_with_permission)()
-    client = await opened(staff, owner=alice)
+    client = await opened(staff, owner=alice, typing=True)  # typing is chosen, and recorded
     await prompt(client)
     await client.type("whoami\r")
     box = await sync_to_async(lifecycle.box_for)(alice)

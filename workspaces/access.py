@@ -45,14 +45,21 @@ class Grant:
 
     owner: object  # the user whose box it is
     workspace: Workspace | None
+    user: object = None  # who opens it: the owner, or staff
+    typing: bool = True  # staff may only watch unless they chose to type
+
+    @property
+    def by_staff(self) -> bool:
+        return self.user is not None and self.user.pk != self.owner.pk
 
 
 def may_open(user, owner) -> bool:
     return user.pk == owner.pk or (user.is_staff and user.has_perm(OPEN_OTHERS_PERMISSION))
 
 
-def issue(user, owner=None, workspace: Workspace | None = None) -> str:
-    """A ticket for user to open owner's terminal (their own by default)."""
+def issue(user, owner=None, workspace: Workspace | None = None, typing: bool = False) -> str:
+    """A ticket for user to open owner's terminal (their own by default).
+    Staff opening another user's terminal only watch it unless `typing`."""
     owner = owner or user
     if not may_open(user, owner):
         raise TicketRefused(4403, "not allowed to open this user's terminal")
@@ -63,6 +70,7 @@ def issue(user, owner=None, workspace: Workspace | None = None) -> str:
         "o": owner.pk,
         "w": workspace.pk if workspace else None,
         "n": secrets.token_hex(16),
+        "t": owner.pk == user.pk or bool(typing),
     }
     return signing.dumps(payload, salt=SALT, compress=False)
 
@@ -119,7 +127,8 @@ def redeem(ticket: str | None, user) -> Grant:
         if workspace is None:
             raise TicketRefused(4403, "that workspace is not the owner's")
     _spend(payload["n"])
-    return Grant(owner=owner, workspace=workspace)
+    typing = owner.pk == user.pk or payload.get("t") is True
+    return Grant(owner=owner, workspace=workspace, user=user, typing=typing)
 
 
 def _spend(nonce: str) -> None:

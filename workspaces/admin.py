@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from boxes import audit
 from boxes.admin import RegisteredImageAdmin
-from boxes.models import RegisteredImage
+from boxes.models import RegisteredImage, StaffAction
 from workspaces.models import Agent, Run, Workspace
 
 
@@ -19,7 +20,24 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ("name", "argv", "image")
+    """Agents decide what runs in users' boxes: every change is recorded and
+    shown to the users."""
+
+    list_display = ("name", "argv", "image", "secrets", "timeout_seconds", "silence_seconds")
+    RECORDED = ("argv", "image", "secrets", "login_file")
+
+    def save_model(self, request, obj, form, change):
+        old = Agent.objects.filter(pk=obj.pk).values(*self.RECORDED).first() or {}
+        super().save_model(request, obj, form, change)
+        changes = [
+            f"{field} {old.get(field)!r} -> {getattr(obj, field)!r}"
+            for field in self.RECORDED
+            if old.get(field) != getattr(obj, field)
+        ]
+        if changes:
+            verb = "changed" if old else "added"
+            detail = f"{verb} the agent {obj.name}: " + "; ".join(changes)
+            audit.changed(request.user, StaffAction.What.AGENT, detail)
 
 
 @admin.register(Run)

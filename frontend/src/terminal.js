@@ -47,6 +47,7 @@ export async function startTerminal(root) {
   const ticketsUrl = root.dataset.ticketsUrl;
   const workspace = root.dataset.workspace || "";
   const owner = root.dataset.owner || "";
+  const allowTyping = root.querySelector("[data-allow-typing]"); // staff, on a user's box
 
   const term = new Terminal({
     allowProposedApi: true,
@@ -112,6 +113,7 @@ export async function startTerminal(root) {
     const fields = new URLSearchParams();
     if (workspace) fields.set("workspace", workspace);
     if (owner) fields.set("owner", owner);
+    if (allowTyping && allowTyping.checked) fields.set("typing", "yes");
     try {
       return await call("POST", ticketsUrl, fields);
     } catch (error) {
@@ -201,6 +203,8 @@ export async function startTerminal(root) {
     return true;
   }
   screen.addEventListener("click", wake);
+  // Staff switch between watching and typing: a new connection, recorded.
+  allowTyping?.addEventListener("change", () => socket && socket.close());
   status.addEventListener("click", wake);
 
   term.onData((data) => wake() || sendBytes(data));
