@@ -6,7 +6,8 @@ An apply makes sure ~/.bash_profile reads ~/.bashrc; (re)clones the dotfiles
 repository into ~/.dotfiles and runs its install script when the repository
 settings changed since the last successful run (their hash is kept in
 ~/.spoon/env-hash); then writes the overlay files in one archive, so they win
-over whatever the repository wrote. Every run is recorded with its log.
+over whatever the repository wrote, keeping whatever they replace
+(overlay.sh). Every run is recorded with its log.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ import threading
 import time
 from concurrent.futures import Future
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -108,9 +110,16 @@ else
     for f in .[!.]* ..?*; do
         [ -e "$f" ] || continue
         case " $NOT_LINKED " in *" $f "*) continue ;; esac
-        if [ -e ~/"$f" ] && [ ! -L ~/"$f" ]; then
-            mv -- ~/"$f" ~/"$f.bak"
-            echo "spoon: moved ~/$f to ~/$f.bak"
+        if [ -e ~/"$f" ] || [ -L ~/"$f" ]; then
+            case $(readlink ~/"$f" 2>/dev/null) in
+            "$HOME/.dotfiles/"*) ;;
+            *)
+                bak=~/"$f.bak" n=1
+                while [ -e "$bak" ] || [ -L "$bak" ]; do n=$((n + 1)); bak=~/"$f.bak.$n"; done
+                mv -- ~/"$f" "$bak"
+                echo "spoon: moved your ~/$f to ~${bak#"$HOME"} (it stays there)"
+                ;;
+            esac
         fi
         ln -sfn -- ~/.dotfiles/"$f" ~/"$f"
         echo "spoon: linked ~/$f"
@@ -121,25 +130,8 @@ mkdir -p ~/.spoon && echo "$hash" > ~/.spoon/env-hash
     + BASH_PROFILE_FIX
 )
 
-OVERLAY = r"""
-set -eu
-cd ~
-tar -x --no-same-owner --delay-directory-restore -f -
-mkdir -p .spoon
-touch .spoon/overlay-manifest
-# Files the overlay wrote last time and no longer has are taken away again.
-sort .spoon/overlay-manifest > .spoon/old
-sort .spoon/overlay-manifest.new > .spoon/new
-comm -23 .spoon/old .spoon/new | while IFS= read -r path; do
-    if [ -f "$path" ] && [ ! -L "$path" ]; then
-        rm -f -- "$path" && echo "spoon: removed ~/$path"
-    fi
-done
-mv .spoon/overlay-manifest.new .spoon/overlay-manifest
-rm -f .spoon/old .spoon/new
-echo "$2" > .spoon/overlay-hash
-echo "spoon: wrote $1 overlay files"
-"""
+# Writes the overlay without destroying what it did not write: see the script.
+OVERLAY = (Path(__file__).parent / "overlay.sh").read_text()
 
 
 def repository_hash(config: DotfilesConfig | None) -> str:
@@ -159,19 +151,24 @@ def overlay_hash(files: list[tuple[str, bytes, bool]]) -> str:
 
 
 def overlay_archive(files: list[tuple[str, bytes, bool]]) -> bytes:
-    """One tar of every overlay file, modes kept, plus the list of their paths."""
+    """One tar of every overlay file under files/, modes kept, and a manifest
+    of their paths with the sha256 of each (overlay.sh compares the home's
+    files with it)."""
     buffer = io.BytesIO()
     now = time.time()
+    manifest = "".join(
+        f"{hashlib.sha256(content).hexdigest()}\t{path}\n" for path, content, _ in files
+    ).encode()
+    members = [
+        *(
+            (f"files/{path}", content, 0o755 if executable else 0o644)
+            for path, content, executable in files
+        ),
+        ("manifest", manifest, 0o644),
+    ]
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        manifest = "".join(f"{path}\n" for path, _, _ in files).encode()
-        for path, content, mode in [
-            *(
-                (path, content, 0o755 if executable else 0o644)
-                for path, content, executable in files
-            ),
-            (".spoon/overlay-manifest.new", manifest, 0o644),
-        ]:
-            info = tarfile.TarInfo(path)
+        for name, content, mode in members:
+            info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(content), mode, now
             archive.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
