@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
 from boxes import docker_engine, lifecycle
-from dotfiles import encryption, files, validation
+from dotfiles import encryption, files, home, validation
 from dotfiles.materialize import apply_in_background
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
 from spoon.json_api import api, body, error
@@ -65,6 +65,28 @@ def file_detail(request, path):
     except UnicodeDecodeError:
         answer["content_base64"] = base64.b64encode(content).decode()
     return JsonResponse(answer)
+
+
+@api(["GET"])
+def home_list(request):
+    """The home's dot-files that are not in the overlay (only while the box runs)."""
+    try:
+        found = home.dotfiles_not_in_overlay(request.user)
+    except (docker_engine.EngineError, lifecycle.BoxError):
+        found = None  # the list is a convenience: the page works without it
+    return JsonResponse({"running": found is not None, "files": found or []})
+
+
+@api(["GET"], field="path")
+def home_file(request, path):
+    """A file as the home has it now, read from the box."""
+    try:
+        found = home.read_home_file(request.user, path)
+    except (docker_engine.EngineError, lifecycle.BoxError) as exc:
+        return error(str(exc), status=503)
+    if found is None:
+        return error(f"Your home has no file ~/{path}.", "path", status=404)
+    return JsonResponse(found)
 
 
 @api(["POST"])

@@ -5,6 +5,8 @@ from dotfiles import api
 urlpatterns = [
     path("files/", api.file_list, name="dotfiles-files"),
     path("files/<path:path>", api.file_detail, name="dotfiles-file"),
+    path("home/", api.home_list, name="dotfiles-home"),
+    path("home/<path:path>", api.home_file, name="dotfiles-home-file"),
     path("rename", api.rename, name="dotfiles-rename"),
     path("config", api.config, name="dotfiles-config"),
     path("apply", api.apply_now, name="dotfiles-apply"),

@@ -115,3 +115,34 @@ def test_apply_now_runs_in_the_box_and_is_listed(api, engine):
     assert api.get("/api/dotfiles/runs/").json()["runs"][0]["id"] == run_id
     box = lifecycle.box_for(api.user)
     assert commands.run(box, ["cat", ".hello"]).output == b"from the api\n"
+
+
+def test_the_home_is_read_from_the_box_for_new_paths_and_adoption(api, engine, sh):
+    assert api.get("/api/dotfiles/home/").json() == {"running": False, "files": []}, (
+        "listing never starts a box"
+    )
+    missing = api.get("/api/dotfiles/home/.no-such-rc")
+    assert missing.status_code == 404 and missing.json()["field"] == "path"
+    box = lifecycle.box_for(api.user)  # that read started the box: the user asked
+    sh(box, "printf '[user]\\n  name = me\\n' > ~/.gitconfig && printf '\\377\\376' > ~/.blob")
+    sh(box, "chmod +x ~/.blob")
+    listed = {f["path"]: f for f in api.get("/api/dotfiles/home/").json()["files"]}
+    assert listed[".gitconfig"] == {"path": ".gitconfig", "size": 19, "executable": False}
+    assert listed[".blob"]["executable"] and ".bashrc" in listed
+
+    text = api.get("/api/dotfiles/home/.gitconfig").json()
+    assert text == {
+        "path": ".gitconfig", "executable": False, "in_home": True,
+        "content": "[user]\n  name = me\n",
+    }  # fmt: skip
+    binary = api.get("/api/dotfiles/home/.blob").json()
+    assert base64.b64decode(binary["content_base64"]) == b"\xff\xfe" and binary["executable"]
+
+    assert put(api, ".gitconfig", content=text["content"]).status_code == 200  # adopt it
+    assert ".gitconfig" not in {f["path"] for f in api.get("/api/dotfiles/home/").json()["files"]}
+    for _ in range(50):  # the save writes it into the running box
+        if sh(box, "cat ~/.spoon/overlay-hash 2>/dev/null || true"):
+            break
+        time.sleep(0.2)
+    assert sh(box, "cat ~/.gitconfig") == "[user]\n  name = me", "adopted unchanged"
+    assert api.get("/api/dotfiles/home/../etc/passwd").status_code == 400

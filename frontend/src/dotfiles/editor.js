@@ -35,7 +35,7 @@ function languageFor(path) {
 const language = new Compartment();
 const readOnly = new Compartment();
 const BINARY_NOTE = "(a binary file: kept byte for byte; upload a new one to replace it)";
-let current = null; // {path, executable, binary}
+let current = null; // {path, executable, binary, base64, fromHome}
 let saved = "";
 const savedListeners = [];
 
@@ -61,7 +61,8 @@ export const currentFile = () => current;
 export const onSaved = (listener) => savedListeners.push(listener);
 
 function markDirty() {
-  $("[data-save]").disabled = !current || current.binary || editor.state.doc.toString() === saved;
+  const unchanged = editor.state.doc.toString() === saved;
+  $("[data-save]").disabled = !current || (current.fromHome ? false : current.binary || unchanged);
 }
 
 function replaceText(text, path, binary) {
@@ -80,8 +81,8 @@ function highlight() {
   }
 }
 
-function show(path, content, executable, binary = false) {
-  current = { path, executable, binary };
+function show(path, content, executable, binary = false, extra = {}) {
+  current = { path, executable, binary, ...extra };
   saved = binary ? BINARY_NOTE : content;
   $("[data-path]").textContent = `~/${path}`;
   $("[data-executable]").checked = executable;
@@ -102,13 +103,30 @@ export async function open(path) {
   }
 }
 
+// A file of the box's home that the overlay does not have yet (read from the
+// box): shown as it is there, saved into the overlay only when asked, so
+// saving it unchanged changes nothing in the home.
+export function showFromHome(file) {
+  const binary = file.content === undefined;
+  show(file.path, binary ? "" : file.content, file.executable, binary, {
+    fromHome: true,
+    base64: file.content_base64,
+  });
+  $("[data-path]").textContent = `~/${file.path} (as your box's home has it: not in your dotfiles yet)`;
+}
+
 export async function save() {
-  if (!current || current.binary) return;
+  if (!current || (current.binary && !current.base64)) return;
+  const body = current.binary
+    ? { content_base64: current.base64 }
+    : { content: editor.state.doc.toString() };
   try {
     const result = await call("PUT", `/files/${encodePath(current.path)}`, {
-      content: editor.state.doc.toString(),
+      ...body,
       executable: $("[data-executable]").checked,
     });
+    current.fromHome = false;
+    $("[data-path]").textContent = `~/${current.path}`;
     saved = editor.state.doc.toString();
     markDirty();
     say(result.applying ? `Saved ~/${current.path}; writing it into your box…` : `Saved ~/${current.path}.`);

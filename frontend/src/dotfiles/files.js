@@ -1,7 +1,7 @@
 // The file tree and what it does to files and folders: new, rename, delete.
 // Folders exist through the files in them; an empty one made here is kept
 // on the page until a file goes into it.
-import { closeIfUnder, currentFile, highlightTree, open } from "./editor.js";
+import { closeIfUnder, currentFile, highlightTree, open, showFromHome } from "./editor.js";
 import { $, call, encodePath, say } from "./page.js";
 
 let knownFiles = [];
@@ -82,10 +82,27 @@ function askPath(question, start) {
   return answer ? answer.replace(/^~\//, "").replace(/^\/+/, "") : null;
 }
 
+// A file of the home, or null when the home has none at that path.
+async function fromHome(path) {
+  try {
+    return await call("GET", `/home/${encodePath(path)}`);
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
 $("[data-new-file]").addEventListener("click", async () => {
   const path = askPath("New file (relative to your home):", selected ? `${selected}/` : ".");
   if (!path) return;
   try {
+    const existing = await fromHome(path);
+    if (existing) {
+      showFromHome(existing);
+      say(`Your home has ~/${path} already: here it is. Save to keep it in your dotfiles; ` +
+        "saved unchanged, your home does not change.");
+      return;
+    }
     await call("PUT", `/files/${encodePath(path)}`, { content: "", executable: false });
     await refreshFiles();
     open(path);
@@ -147,3 +164,43 @@ $("[data-delete]").addEventListener("click", () => currentFile() && remove(curre
 $("[data-delete-folder]").addEventListener("click", () =>
   selected ? remove(selected, "the folder") : say("Select a folder in the tree first.", true),
 );
+
+// The home's dot-files that the overlay does not have: open one as it is, or
+// adopt it (into the overlay, unchanged) in a click.
+export async function refreshHome() {
+  const { running, files } = await call("GET", "/home/");
+  const list = $("[data-home-list]");
+  list.replaceChildren();
+  $("[data-home-files]").hidden = !running || files.length === 0;
+  for (const file of files) {
+    const item = document.createElement("li");
+    const name = document.createElement("button");
+    name.type = "button";
+    name.className = "tree-file";
+    name.textContent = file.path;
+    name.title = `${file.size} bytes`;
+    name.addEventListener("click", async () => showFromHome(await fromHome(file.path)));
+    const adopt = document.createElement("button");
+    adopt.type = "button";
+    adopt.className = "link";
+    adopt.dataset.adopt = file.path;
+    adopt.textContent = "adopt";
+    adopt.addEventListener("click", () => adoptFile(file.path));
+    item.append(name, " ", adopt);
+    list.append(item);
+  }
+}
+
+async function adoptFile(path) {
+  try {
+    const file = await fromHome(path);
+    if (!file) return say(`Your home no longer has ~/${path}.`, true);
+    const body = file.content === undefined ? { content_base64: file.content_base64 } : { content: file.content };
+    await call("PUT", `/files/${encodePath(path)}`, { ...body, executable: file.executable });
+    await refreshFiles();
+    await refreshHome();
+    say(`~/${path} is in your dotfiles now, as your home has it.`);
+  } catch (error) {
+    say(error.message, true);
+  }
+}

@@ -4,16 +4,18 @@
 // JSON API under /api/dotfiles/ (page.js). This file wires them together.
 import { refreshRuns } from "./applies.js";
 import { editor, onSaved, open, save } from "./editor.js";
-import { refreshFiles } from "./files.js";
+import { refreshFiles, refreshHome } from "./files.js";
 import { loadConfig } from "./repository.js";
 import "./uploads.js";
 
 onSaved((path, applying) => {
   refreshFiles();
+  refreshHome();
   if (applying) setTimeout(refreshRuns, 1500);
 });
 
 refreshFiles();
+refreshHome();
 loadConfig();
 refreshRuns();
 window.spoonDotfiles = { editor, open, save };
