@@ -318,7 +318,7 @@ class RegisteredImageAdmin(admin.ModelAdmin):
 class StaffActionAdmin(admin.ModelAdmin):
     """The record of staff access: read here, never written or erased here."""
 
-    list_display = ("started_at", "staff_name", "what", "owner", "detail", "ended_at")
+    list_display = ("started_at", "staff_name", "what", "owner", "detail", "how_long")
     list_filter = ("what",)
     search_fields = ("staff_name", "owner__username", "detail")
 

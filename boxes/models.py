@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from boxes.naming import validate_image_name, validate_image_ref, validate_linux_name
 
@@ -189,3 +190,11 @@ class StaffAction(models.Model):
     def __str__(self):
         whose = f"{self.owner}'s box" if self.owner_id else "everyone's boxes"
         return f"{self.staff_name} {self.get_what_display()} ({whose})"
+
+    @property
+    def how_long(self) -> str:
+        """A terminal's time open: "3 minutes", "less than a minute", "still open"."""
+        if self.ended_at is None:
+            return "still open"
+        seconds = (self.ended_at - self.started_at).total_seconds()
+        return "less than a minute" if seconds < 60 else timesince(self.started_at, self.ended_at)

@@ -183,6 +183,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         parts = [*self.watchers, *self.notes]
         if self.idle_note:
             await self.status("idle", " ".join([self.idle_note, *parts]))
+        elif self.watchers:
+            await self.status("watched", " ".join(parts))
         else:
             await self.status("connected", " ".join(["Connected.", *parts]) if parts else "")
 

@@ -22,6 +22,7 @@ const STATUS_TEXT = {
   reconnecting: "Reconnecting…",
   closed: "Disconnected",
   idle: "Idle: your box stops soon unless you type.",
+  watched: "Staff have this terminal open.",
   stopped: "Your box stopped. Press a key or click here to start it again.",
 };
 const BOX_STOPPED = 4410; // the server's close code: the box stopped, do not start it again
@@ -158,7 +159,7 @@ export async function startTerminal(root) {
           setStatus(message.state, message.detail);
           // Only a session that lasts resets the backoff: one that ends at once
           // (a shell that cannot start) must not reconnect in a tight loop.
-          if (message.state === "connected") {
+          if (["connected", "watched", "idle"].includes(message.state)) {
             clearTimeout(stableTimer);
             stableTimer = setTimeout(() => (backoff = 500), STABLE_AFTER);
           }
