@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 STDOUT, STDERR = docker_engine.STDOUT, docker_engine.STDERR  # what read_tagged() tags with
 EXEC_WRAPPER = "/usr/local/bin/spoon-exec"
+SIZED = 'stty cols "$1" rows "$2" 2>/dev/null; shift 2; exec "$@"'
 KILLER = "/usr/local/bin/spoon-kill"
 # Callables (box -> dict) whose variables every process in a box also gets:
 # the dotfiles app adds the user's secrets. Boxes know nothing of them.
@@ -79,6 +80,11 @@ async def open_process(
     from another request); a fresh one is made when none is given. Raises
     EngineError when the engine, the box or the exec cannot be had."""
     token = token or uuid.uuid4().hex
+    if tty and size:
+        # This engine's API cannot size a TTY when the exec is made, and a
+        # resize after the start can come after the program looked: so the
+        # size is set in the box first, then the program starts.
+        argv = ["sh", "-c", SIZED, "sized", str(size[0]), str(size[1]), *argv]
 
     def create() -> str:
         return docker_engine.exec_create(

@@ -9,12 +9,11 @@ box stops.
 from boxes.models import Box
 from boxes.processes import BoxProcess, open_process
 
-# Sets the PTY's size before tmux starts, so the first prompt fits (this
-# engine's API cannot pass a console size when the exec is created), and
-# brings a running tmux server's environment up to date with the user's
-# secrets (named in SPOON_SECRET_NAMES), so new windows and panes get them.
+# Brings a running tmux server's environment up to date with the user's
+# secrets (named in SPOON_SECRET_NAMES), so new windows and panes get them,
+# then attaches: a client that takes no keys for staff who only watch.
+# (open_process sizes the TTY first, so the first prompt fits.)
 ATTACH = r"""
-stty cols "$1" rows "$2" 2>/dev/null
 if tmux has-session 2>/dev/null; then
     old=$(tmux show-environment -g SPOON_SECRET_NAMES 2>/dev/null | sed 's/^[^=]*=//')
     for name in $old; do
@@ -29,11 +28,11 @@ if tmux has-session 2>/dev/null; then
     done
     tmux set-environment -g SPOON_SECRET_NAMES "${SPOON_SECRET_NAMES:-}"
 fi
-if [ "${5:-}" = read-only ]; then
-    tmux has-session -t "=$3" 2>/dev/null || tmux new-session -d -s "$3" -c "$4"
-    exec tmux attach-session -r -t "=$3"
+if [ "${3:-}" = read-only ]; then
+    tmux has-session -t "=$1" 2>/dev/null || tmux new-session -d -s "$1" -c "$2"
+    exec tmux attach-session -r -t "=$1"
 fi
-exec tmux new-session -A -s "$3" -c "$4"
+exec tmux new-session -A -s "$1" -c "$2"
 """
 
 
@@ -47,5 +46,5 @@ async def attach(
     cols x rows; read_only, a client tmux takes no keys from. Its end() ends
     the client; the tmux server stays."""
     mode = "read-only" if read_only else "typing"
-    argv = ["sh", "-c", ATTACH, "attach", str(cols), str(rows), session, cwd, mode]
+    argv = ["sh", "-c", ATTACH, "attach", session, cwd, mode]
     return await open_process(box, argv, tty=True, env=TERMINAL_ENVIRONMENT, size=(cols, rows))

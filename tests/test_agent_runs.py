@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from boxes import docker_engine, lifecycle
 from boxes.models import RegisteredImage
-from workspaces import folders, runs
+from workspaces import credentials, folders, runs
 from workspaces.models import Agent, Run, Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,7 +149,9 @@ def test_an_agent_without_a_login_file_is_refused_at_once(workspace, keyed):
 
     keyed.login_file = ""
     keyed.save()
-    with pytest.raises(runs.NoCredentials, match="a secret named one of STAND_IN_KEY or OTHER_KEY"):
+    with pytest.raises(
+        credentials.NoCredentials, match="a secret named one of STAND_IN_KEY or OTHER_KEY"
+    ):
         runs.start_agent_turn(workspace, "hello", agent=keyed)
     client = Client()
     client.force_login(workspace.user)

@@ -212,7 +212,9 @@ def test_a_held_box_is_marked_update_pending_and_recreated_at_its_idle_stop(
 
     user = make_user()
     box = lifecycle.ensure_box(user)
-    lease = leases.acquire(box, Lease.Kind.TERMINAL, "test terminal")
+    # Work in the box holds it (a terminal alone only keeps it from being
+    # recreated under it, not from an idle stop: see test_idle).
+    lease = leases.acquire(box, Lease.Kind.RUN, "test run")
     Box.objects.filter(pk=box.pk).update(image=upgraded_image)
     held = lifecycle.ensure_box(user)
     assert held.update_pending

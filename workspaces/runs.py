@@ -4,7 +4,6 @@ output kept as it comes and a cancel that ends the process inside the box."""
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,6 +13,8 @@ from django.utils import timezone
 from boxes import commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
+from workspaces import credentials
+from workspaces.limits import Limits
 from workspaces.models import Agent, Run, Workspace
 from workspaces.transcript import Transcript
 
@@ -25,12 +26,6 @@ MAX_ARG_LENGTH = 64 * 1024
 
 class Busy(ValidationError):
     """Another run writes to this checkout now."""
-
-
-class NoCredentials(ValidationError):
-    """The agent's CLI would find no credentials: its turn would only hang."""
-
-    field = "agent"
 
 
 def validate_argv(argv) -> list[str]:
@@ -72,8 +67,7 @@ def start_agent_turn(
     if agent is None:
         raise ValidationError("No agent is registered; add one in the admin.")
     box = lifecycle.box_for(workspace.user)
-    if not agent.login_file and not _has_secret(agent, box):
-        raise NoCredentials(agent.credentials_wanted())
+    credentials.refuse_if_surely_missing(agent, box)
     explicit = image.ref if image else agent.image
     try:
         images.resolve_image(explicit=explicit, preferred=workspace.image_ref, box=box)
@@ -157,7 +151,7 @@ def carry_out(run: Run) -> Run:
             checkout = workspace.folder(box)
             if not started:  # cancelled while the box came up
                 result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
-            elif run.agent_id and not _has_credentials(run.agent, box):
+            elif run.agent_id and not credentials.found(run.agent, box):
                 why = run.agent.credentials_wanted()
                 result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=why)
             elif run.worktree:
@@ -191,50 +185,6 @@ def carry_out(run: Run) -> Run:
     return run
 
 
-@dataclass(frozen=True)
-class Limits:
-    """When a run is ended inside its box: after `timeout` seconds in all,
-    and (agent turns) after `silence` seconds without output."""
-
-    timeout: int
-    timeout_source: str
-    silence: int | None
-    silence_source: str
-
-    @classmethod
-    def of(cls, run: Run) -> "Limits":
-        agent = run.agent if run.agent_id else None
-        own_timeout = agent.timeout_seconds if agent else None
-        own_silence = agent.silence_seconds if agent else None
-        by_agent = f"set on the agent {agent}" if agent else ""
-        return cls(
-            timeout=own_timeout or settings.SPOON_RUN_TIMEOUT,
-            timeout_source=by_agent if own_timeout else "SPOON_RUN_TIMEOUT",
-            silence=(own_silence or settings.SPOON_AGENT_SILENCE_SECONDS) if agent else None,
-            silence_source=by_agent if own_silence else "SPOON_AGENT_SILENCE_SECONDS",
-        )
-
-    def sentence(self, stopped_by: str) -> str:
-        if stopped_by == "silence":
-            return (
-                f"Ended inside the box: it printed nothing for {span(self.silence)}, "
-                f"its silence limit ({self.silence_source})."
-            )
-        return (
-            f"Ended inside the box after {span(self.timeout)}, its time limit "
-            f"({self.timeout_source})."
-        )
-
-
-def span(seconds: int) -> str:
-    """3600 -> "1 hour", 600 -> "10 minutes", 90 -> "90 seconds"."""
-    for size, unit in ((3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds} seconds"
-
-
 WORKTREES = ".worktrees"
 ADD_WORKTREE = r"""
 set -e
@@ -264,23 +214,6 @@ def remove_worktree(run: Run, box, checkout: str) -> bool:
     if removed.ok:
         Run.objects.filter(pk=run.pk).update(worktree_removed=True)
     return removed.ok
-
-
-def _has_secret(agent: Agent, box) -> bool:
-    """Will its CLI find one of the secrets it reads in its environment?"""
-    if not agent.secrets:
-        return True
-    environment = processes.environment(box)
-    return any(environment.get(name) for name in agent.secrets)
-
-
-def _has_credentials(agent: Agent, box) -> bool:
-    """A secret it reads, or the file a login in the box left."""
-    if _has_secret(agent, box):
-        return True
-    if not agent.login_file:
-        return False
-    return commands.run(box, ["test", "-s", f"{box.home}/{agent.login_file}"]).ok
 
 
 def _agent_error(run: Run) -> str:
