@@ -99,6 +99,13 @@ class SpoonServer:
         )
         manage("shell", "-c", code, env=self.env)
 
+    def user_id(self, username) -> int:
+        code = (
+            "from django.contrib.auth import get_user_model; "
+            f"print(get_user_model().objects.get(username={username!r}).pk)"
+        )
+        return int(manage("shell", "-c", code, env=self.env).stdout.split()[-1])
+
     def start(self):
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(

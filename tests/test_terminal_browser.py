@@ -122,3 +122,37 @@ def test_a_stopped_box_says_why_and_waits_for_the_user(spoon_server, page, new_u
     page.keyboard.press("a")
     wait_connected(page)
     assert docker_engine.container_state(f"spoon-box-{username}").running
+
+
+def test_staff_watching_shows_on_the_users_page_and_typing_is_a_choice(
+    spoon_server, browser, new_user_logged_in
+):
+    user_page = browser.new_context().new_page()
+    username = new_user_logged_in(user_page, spoon_server, "/terminal/")
+    wait_connected(user_page)
+    user_id = spoon_server.user_id(username)
+
+    staff_page = browser.new_context().new_page()
+    staff_page.goto(f"{spoon_server.url}/login/?next=/terminal/user/{user_id}/")
+    staff_page.fill("#id_username", "ada")
+    staff_page.fill("#id_password", "correct-horse-battery")
+    staff_page.click("button[type=submit]")
+    staff_page.wait_for_url(f"**/terminal/user/{user_id}/")
+    wait_connected(staff_page)
+    assert "read-only" in staff_page.locator("[data-terminal-status]").inner_text()
+    assert not staff_page.locator("[data-allow-typing]").is_checked()
+
+    user_page.wait_for_selector("[data-terminal-status][data-state=watched]", timeout=20_000)
+    assert (
+        "Staff (ada) have this terminal open, read-only."
+        in user_page.locator("[data-terminal-status]").inner_text()
+    )
+
+    staff_page.locator("[data-allow-typing]").check()
+    user_page.wait_for_selector(
+        "[data-terminal-status]:has-text('Staff (ada) have this terminal open, and can type.')",
+        timeout=30_000,
+    )
+    staff_page.context.close()
+    user_page.wait_for_selector("[data-terminal-status][data-state=connected]", timeout=30_000)
+    user_page.context.close()
