@@ -295,7 +295,11 @@ class RegisteredImageAdmin(admin.ModelAdmin):
         return image_presence(image.ref, _page_image_refs.get())
 
     def save_model(self, request, obj, form, change):
+        old = RegisteredImage.objects.filter(pk=obj.pk).values_list("ref", flat=True).first()
         super().save_model(request, obj, form, change)
+        if old is not None and old != obj.ref:  # what every box on it runs changes
+            detail = f"the image {obj.name}: {old} -> {obj.ref}"
+            audit.changed(request.user, StaffAction.What.IMAGE, detail)
         if image_presence(obj.ref, engine_image_refs(request)) == "missing":
             self.message_user(
                 request,

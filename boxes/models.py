@@ -163,6 +163,8 @@ class StaffAction(models.Model):
     class What(models.TextChoices):
         TERMINAL = "terminal", "opened the terminal"
         BOX_IMAGE = "box image", "set the box's image"
+        IMAGE = "image", "changed a registered image"
+        WORKSPACE = "workspace", "changed a workspace"
         AGENT = "agent", "changed an agent"
 
     staff = models.ForeignKey(

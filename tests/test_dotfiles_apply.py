@@ -72,6 +72,14 @@ def test_without_a_script_dotfiles_are_linked_and_clashes_kept(box, sh):
     assert "alias ll" in sh(box, "cat ~/.bashrc.bak"), "Debian's own .bashrc moved aside"
     assert sh(box, "ls -A ~ | grep -c '^README$' || true") == "0"
     assert sh(box, "test -L ~/.git || echo not-linked") == "not-linked"
+    # A later clash finds .bak taken: it never overwrites it.
+    sh(box, "rm ~/.bashrc && echo 'mine again' > ~/.bashrc")
+    files = {".gitconfig": "[user]\n", ".bashrc": "alias hi=1\n"}
+    configure(box, make_repo(sh, box, files, branch="next"), ref="next")  # runs again
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert "moved your ~/.bashrc to ~/.bashrc.bak.2" in run.log
+    assert sh(box, "cat ~/.bashrc.bak.2") == "mine again"
+    assert "alias ll" in sh(box, "cat ~/.bashrc.bak"), "the first one kept"
 
 
 def test_ref_and_setup_path(box, sh):

@@ -133,3 +133,33 @@ def test_the_record_cannot_be_edited_or_erased_in_the_admin(make_user):
     assert operator.get("/admin/boxes/staffaction/add/").status_code == 403
     operator.post(f"/admin/boxes/staffaction/{record.pk}/delete/", {"post": "yes"})
     assert StaffAction.objects.filter(pk=record.pk).exists()
+
+
+def test_a_registered_images_ref_and_a_workspaces_choices_changed_by_staff_are_recorded(
+    make_user,
+):
+    from workspaces.models import Workspace
+
+    operator = Client()
+    operator.force_login(make_user(is_staff=True, is_superuser=True))
+    image = RegisteredImage.objects.create(name="tools", ref="team/tools:1")
+    answer = operator.post(
+        f"/admin/boxes/registeredimage/{image.pk}/change/",
+        {"name": "tools", "ref": "team/tools:2", "description": "", "offered": "on"},
+    )
+    assert answer.status_code == 302, answer.content.decode()[:1500]
+    record = StaffAction.objects.get(what="image")
+    assert record.owner is None and "team/tools:1 -> team/tools:2" in record.detail
+
+    owner = make_user()
+    workspace = Workspace.objects.create(user=owner, spoon="s", branch="main")
+    answer = operator.post(
+        f"/admin/workspaces/workspace/{workspace.pk}/change/", {"image": image.pk, "agent": ""}
+    )
+    assert answer.status_code == 302, answer.content.decode()[:1500]
+    record = StaffAction.objects.get(what="workspace")
+    assert record.owner == owner and "image default -> tools" in record.detail
+    mine = Client()
+    mine.force_login(owner)
+    home = mine.get("/").content.decode()
+    assert "changed a workspace" in home and "changed a registered image" in home

@@ -17,6 +17,22 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # made inside the box by workspaces.folders.create_workspace
 
+    def save_model(self, request, obj, form, change):
+        old = Workspace.objects.filter(pk=obj.pk).values("image__name", "agent__name").first()
+        super().save_model(request, obj, form, change)
+        now = {
+            "image__name": obj.image and obj.image.name,
+            "agent__name": obj.agent and obj.agent.name,
+        }
+        changes = [
+            f"{field.split('__')[0]} {old[field] or 'default'} -> {now[field] or 'default'}"
+            for field in now
+            if old and old[field] != now[field]
+        ]
+        if changes:
+            detail = f"the workspace {obj}: " + "; ".join(changes)
+            audit.changed(request.user, StaffAction.What.WORKSPACE, detail, owner=obj.user)
+
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
