@@ -24,31 +24,44 @@ def describe(file: OverlayFile) -> dict:
     }
 
 
-@api(["GET"])
+@api(["GET", "POST"], field="path")
 def file_list(request):
+    """The overlay's files; POST saves one named in the body ({"path", ...}),
+    as PUT files/<path> does: a path such as "../x" never reaches the server
+    in a URL, which the browser would have resolved first."""
+    if request.method == "POST":
+        data = body(request)
+        if not isinstance(data.get("path"), str):
+            return error("Name the file: path is its path relative to your home.", "path")
+        return save(request, validation.overlay_path(data["path"]), data)
     found = OverlayFile.objects.filter(user=request.user).defer("encrypted_content")
     return JsonResponse({"files": [describe(f) for f in found]})
+
+
+def save(request, path: str, data: dict) -> JsonResponse:
+    executable = data.get("executable", False)
+    if not isinstance(executable, bool):
+        return error("executable must be true or false.", "executable")
+    if isinstance(data.get("content"), str):
+        content = data["content"].encode()
+    elif isinstance(data.get("content_base64"), str):
+        try:
+            content = base64.b64decode(data["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            return error("content_base64 is not valid base64.", "content_base64")
+    else:
+        return error("Send content (text) or content_base64.", "content")
+    saved = files.save_file(request.user, path, content, executable)
+    run = files.apply_if_running(request.user)
+    answer = {**describe(saved), "applying": run is not None, "run": run.pk if run else None}
+    return JsonResponse(answer)
 
 
 @api(["GET", "PUT", "DELETE"], field="path")
 def file_detail(request, path):
     path = validation.overlay_path(path)
     if request.method == "PUT":
-        data = body(request)
-        executable = data.get("executable", False)
-        if not isinstance(executable, bool):
-            return error("executable must be true or false.", "executable")
-        if isinstance(data.get("content"), str):
-            content = data["content"].encode()
-        elif isinstance(data.get("content_base64"), str):
-            try:
-                content = base64.b64decode(data["content_base64"], validate=True)
-            except (binascii.Error, ValueError):
-                return error("content_base64 is not valid base64.", "content_base64")
-        else:
-            return error("Send content (text) or content_base64.", "content")
-        saved = files.save_file(request.user, path, content, executable)
-        return JsonResponse({**describe(saved), "applying": files.apply_if_running(request.user)})
+        return save(request, path, body(request))
     if request.method == "DELETE":
         if not files.delete_path(request.user, path):
             return error(f"You have no file or folder {path}.", "path", status=404)

@@ -88,13 +88,13 @@ def rename_path(user, old: str, new: str) -> int:
     return len(moving)
 
 
-def apply_if_running(user) -> bool:
-    """After an edit: write the files into a running box (not the repository)."""
+def apply_if_running(user) -> DotfilesRun | None:
+    """After an edit: write the files into a running box (not the
+    repository); the run doing it, or None when the box is not running."""
     from dotfiles.materialize import apply_in_background
 
     box = Box.objects.filter(user=user, state=Box.State.RUNNING).first()
     if box is None:
-        return False
+        return None
     trigger = DotfilesRun.Trigger.FILES_SAVED
-    apply_in_background(user, trigger, files_only=True, preferred_image=box.running_image)
-    return True
+    return apply_in_background(user, trigger, files_only=True, preferred_image=box.running_image)

@@ -37,7 +37,9 @@ def settings_page(request):
 def secrets_page(request):
     errors, name = {}, ""
     if request.method == "POST":
-        name, value = request.POST.get("name", "").strip(), request.POST.get("value", "")
+        name = request.POST.get("name", "").strip()
+        # A form sends a textarea's line breaks as CRLF: keep the LF the user wrote.
+        value = request.POST.get("value", "").replace("\r\n", "\n")
         try:
             validation.secret_name(name)
         except ValidationError as exc:

@@ -9,6 +9,7 @@ await esbuild.build({
     "terminal-style": "src/terminal.css",
     dotfiles: "src/dotfiles/main.js",
     runs: "src/runs.js",
+    pages: "src/pages.js",
   },
   outdir: "../static/build",
   bundle: true,

@@ -21,7 +21,7 @@ MESSAGE_KEYS = ("message", "msg", "detail", "text", "error", "data", "cause")
 
 @dataclass
 class Entry:
-    kind: str  # message, reasoning, command, tool, error, warning, retry, status, raw
+    kind: str  # message, reasoning, command, output, tool, error, warning, retry, status, raw
     text: str
 
     def as_dict(self) -> dict:
@@ -65,10 +65,11 @@ def read_line(line: str) -> list[Entry]:
     if isinstance(event.get("msg"), dict):  # the legacy shape
         event = event["msg"]
     try:
-        entry = _read_event(event)
+        read = _read_event(event)
     except (TypeError, ValueError, AttributeError, KeyError):
-        entry = None
-    return [entry or Entry("raw", line)]
+        read = None
+    entries = read if isinstance(read, list) else [read] if read else []
+    return entries or [Entry("raw", line)]
 
 
 def _text(value) -> str:
@@ -120,7 +121,7 @@ def _error(event: dict, kind: str) -> Entry:
     return Entry("error", f"The agent failed ({name or kind}) without saying why.")
 
 
-def _read_event(event: dict) -> Entry | None:
+def _read_event(event: dict) -> Entry | list[Entry] | None:
     kind = event.get("type", "")
     item = event.get("item") if isinstance(event.get("item"), dict) else None
     part = event.get("part") if isinstance(event.get("part"), dict) else None
@@ -147,7 +148,7 @@ def _read_event(event: dict) -> Entry | None:
     return None
 
 
-def _read_part(kind: str, part: dict) -> Entry | None:
+def _read_part(kind: str, part: dict) -> Entry | list[Entry] | None:
     if kind == "text":
         return Entry("message", _text(part.get("text")))
     if kind == "reasoning":
@@ -157,13 +158,18 @@ def _read_part(kind: str, part: dict) -> Entry | None:
         title = f"{part.get('tool')}: {state.get('title') or _text(state.get('input'))}"
         if state.get("status") == "error":
             return Entry("tool", f"{title} (failed: {sentence(state.get('error'))})")
-        return Entry("tool", title)
+        output = _text(state.get("output"))
+        return (
+            [Entry("tool", title), Entry("output", output)]
+            if output.strip()
+            else Entry("tool", title)
+        )
     if kind in ("step_start", "step_finish"):
         return Entry("status", kind)
     return None
 
 
-def _read_item(kind: str, item: dict) -> Entry | None:
+def _read_item(kind: str, item: dict) -> Entry | list[Entry] | None:
     item_type = item.get("type") or item.get("item_type")
     if item_type in ("agent_message", "assistant_message"):
         if not kind.endswith("completed"):
@@ -175,7 +181,9 @@ def _read_item(kind: str, item: dict) -> Entry | None:
         if kind.endswith("started"):
             return Entry("command", "$ " + _text(item.get("command")))
         code = item.get("exit_code")
-        return Entry("command", f"(exit {code})" if code is not None else "(done)")
+        done = Entry("command", f"(exit {code})" if code is not None else "(done)")
+        output = _text(item.get("aggregated_output"))
+        return [Entry("output", output), done] if output.strip() else done
     if item_type in ("mcp_tool_call", "tool_call", "file_change", "web_search"):
         detail = item.get("tool") or item.get("changes") or item.get("query") or ""
         return Entry("tool", f"{item_type}: {_text(detail)}")

@@ -29,6 +29,11 @@ function duration(run) {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+// What a run is, in a few words: the command, or the agent and the prompt.
+function label(run) {
+  return run.agent ? `${run.agent}: “${run.prompt}”` : run.argv.join(" ");
+}
+
 function exitText(run) {
   return run.exit_code !== null && run.exit_code !== undefined ? ` (exit ${run.exit_code})` : "";
 }
@@ -36,22 +41,56 @@ function exitText(run) {
 function showStatus(run) {
   const title = $("[data-run-title]");
   const took = duration(run);
-  title.textContent = `${run.argv.join(" ")}: ${run.status}${exitText(run)}` +
+  title.textContent = `${label(run)}: ${run.status}${exitText(run)}` +
     (took ? `, ${took}` : "") + (run.error ? ` — ${run.error}` : "");
   title.dataset.status = run.status;
   $("[data-cancel]").hidden = FINISHED.includes(run.status);
 }
 
-// An agent turn reads better as its transcript than as raw JSON lines.
+// An agent turn reads as a conversation: the agent's messages, each command
+// with its output and exit code, tool calls, and errors; never JSON.
+const SHOWN_AS = {
+  message: "Agent", reasoning: "Thinking", tool: "Tool", error: "Error",
+  warning: "Warning", retry: "Retrying", raw: "Output",
+};
+
 function showTranscript(entries) {
   const list = $("[data-transcript]");
   list.replaceChildren();
   list.hidden = !entries || entries.length === 0;
+  let command = null; // the command block that output and an exit code join
   for (const entry of entries || []) {
     if (entry.kind === "status") continue;
+    if (entry.kind === "command" && entry.text.startsWith("$ ")) {
+      command = document.createElement("li");
+      command.className = "entry entry-command";
+      const line = document.createElement("code");
+      line.textContent = entry.text;
+      command.append(line);
+      list.append(command);
+      continue;
+    }
+    if (command && (entry.kind === "output" || entry.kind === "command")) {
+      if (entry.kind === "output") {
+        const output = document.createElement("pre");
+        output.textContent = entry.text;
+        command.append(output);
+      } else {
+        const exit = document.createElement("span");
+        exit.className = entry.text === "(exit 0)" || entry.text === "(done)" ? "exit ok" : "exit error";
+        exit.textContent = entry.text;
+        command.append(exit);
+        command = null;
+      }
+      continue;
+    }
     const item = document.createElement("li");
     item.className = `entry entry-${entry.kind}`;
-    item.textContent = entry.text;
+    const who = document.createElement("strong");
+    who.textContent = SHOWN_AS[entry.kind] || entry.kind;
+    const text = document.createElement(entry.kind === "output" || entry.kind === "raw" ? "pre" : "p");
+    text.textContent = entry.text;
+    item.append(who, text);
     list.append(item);
   }
   $("[data-run-output]").hidden = !list.hidden;
@@ -124,7 +163,7 @@ async function refresh() {
     button.className = `run run-${run.status}`;
     button.dataset.runStatus = run.status;
     const took = duration(run);
-    button.textContent = `${new Date(run.created_at).toLocaleString()} · ${run.argv.join(" ")} · ` +
+    button.textContent = `${new Date(run.created_at).toLocaleString()} · ${label(run)} · ` +
       `${run.status}${exitText(run)}` + (took ? ` · ${took}` : "");
     button.addEventListener("click", () => follow(run.id));
     item.append(button);

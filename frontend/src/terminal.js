@@ -24,6 +24,7 @@ const STATUS_TEXT = {
   idle: "Idle: your box stops soon unless you type.",
   watched: "Staff have this terminal open.",
   stopped: "Your box stopped. Press a key or click here to start it again.",
+  failed: "The terminal could not open.",
 };
 const BOX_STOPPED = 4410; // the server's close code: the box stopped, do not start it again
 
@@ -75,11 +76,13 @@ export async function startTerminal(root) {
   let stableTimer = null;
   let stopped = false;
   let asleep = false; // the box stopped: wait for the user before starting it again
+  let lastFailure = ""; // why the last connection failed, said while reconnecting
   const encoder = new TextEncoder();
 
   function setStatus(state, detail) {
     status.dataset.state = state;
     status.textContent = detail || STATUS_TEXT[state] || state;
+    status.title = status.textContent; // the whole of a long sentence the bar cuts
   }
 
   function sendJSON(message) {
@@ -165,6 +168,8 @@ export async function startTerminal(root) {
           }
         } else if (message.type === "error") {
           term.write(`\r\n\x1b[31m${message.message}\x1b[0m\r\n`);
+          lastFailure = message.message;
+          setStatus("failed", message.message);
         }
         return;
       }
@@ -189,7 +194,8 @@ export async function startTerminal(root) {
   }
 
   function retry() {
-    setStatus("reconnecting");
+    setStatus("reconnecting", lastFailure ? `Reconnecting… (${lastFailure})` : "");
+    lastFailure = "";
     setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, MAX_BACKOFF);
   }

@@ -14,7 +14,7 @@ import { lua } from "@codemirror/legacy-modes/mode/lua";
 import { properties } from "@codemirror/legacy-modes/mode/properties";
 import { yaml } from "@codemirror/legacy-modes/mode/yaml";
 import { oneDark } from "@codemirror/theme-one-dark";
-import { $, call, encodePath, root, say } from "./page.js";
+import { $, call, encodePath, finished, lastLine, root, saveFile, say } from "./page.js";
 
 function languageFor(path) {
   const name = path.split("/").pop();
@@ -120,17 +120,21 @@ export async function save() {
   const body = current.binary
     ? { content_base64: current.base64 }
     : { content: editor.state.doc.toString() };
+  const path = current.path;
   try {
-    const result = await call("PUT", `/files/${encodePath(current.path)}`, {
-      ...body,
-      executable: $("[data-executable]").checked,
-    });
+    const result = await saveFile(path, { ...body, executable: $("[data-executable]").checked });
     current.fromHome = false;
-    $("[data-path]").textContent = `~/${current.path}`;
+    $("[data-path]").textContent = `~/${path}`;
     saved = editor.state.doc.toString();
     markDirty();
-    say(result.applying ? `Saved ~/${current.path}; writing it into your box…` : `Saved ~/${current.path}.`);
-    for (const listener of savedListeners) listener(current.path, result.applying);
+    say(result.applying ? `Saved ~/${path}; writing it into your box…` : `Saved ~/${path}. ` +
+      "Your box is not running: it gets the file when it starts.");
+    for (const listener of savedListeners) listener(path, result.applying);
+    if (result.run) {
+      const run = await finished(result.run);
+      if (run.status === "succeeded") say(`Saved ~/${path} and wrote it into your box.`);
+      else say(`Saved ~/${path}, but writing it into your box failed: ${lastLine(run)}`, true);
+    }
   } catch (error) {
     say(error.message, true);
   }

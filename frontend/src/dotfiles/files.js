@@ -2,7 +2,7 @@
 // Folders exist through the files in them; an empty one made here is kept
 // on the page until a file goes into it.
 import { closeIfUnder, currentFile, highlightTree, open, showFromHome } from "./editor.js";
-import { $, call, encodePath, say } from "./page.js";
+import { $, call, encodePath, saveFile, say } from "./page.js";
 
 let knownFiles = [];
 const emptyFolders = new Set();
@@ -77,9 +77,11 @@ $("[data-tree]").addEventListener("click", (event) => {
   }
 });
 
+// "~/x" means x in the home; anything else goes to the server as typed, so
+// that it says what is wrong with it (an absolute path, "..").
 function askPath(question, start) {
   const answer = prompt(question, start);
-  return answer ? answer.replace(/^~\//, "").replace(/^\/+/, "") : null;
+  return answer ? answer.replace(/^~\//, "") : null;
 }
 
 // A file of the home, or null when the home has none at that path.
@@ -103,7 +105,7 @@ $("[data-new-file]").addEventListener("click", async () => {
         "saved unchanged, your home does not change.");
       return;
     }
-    await call("PUT", `/files/${encodePath(path)}`, { content: "", executable: false });
+    await saveFile(path, { content: "", executable: false });
     await refreshFiles();
     open(path);
   } catch (error) {
@@ -148,7 +150,9 @@ $("[data-rename-folder]").addEventListener("click", async () => {
 });
 
 async function remove(path, what) {
-  if (!confirm(`Delete ${what} ~/${path} from your dotfiles?`)) return;
+  const question = `Delete ${what} ~/${path} from your dotfiles? It goes from your box's home ` +
+    "too, unless you changed it there, and whatever it replaced comes back.";
+  if (!confirm(question)) return;
   try {
     await call("DELETE", `/files/${encodePath(path)}`);
     emptyFolders.delete(path);
@@ -196,7 +200,7 @@ async function adoptFile(path) {
     const file = await fromHome(path);
     if (!file) return say(`Your home no longer has ~/${path}.`, true);
     const body = file.content === undefined ? { content_base64: file.content_base64 } : { content: file.content };
-    await call("PUT", `/files/${encodePath(path)}`, { ...body, executable: file.executable });
+    await saveFile(path, { ...body, executable: file.executable });
     await refreshFiles();
     await refreshHome();
     say(`~/${path} is in your dotfiles now, as your home has it.`);

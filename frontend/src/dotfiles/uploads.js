@@ -1,7 +1,7 @@
 // Uploads into the selected folder: files, whole folders, and drag and drop,
 // keeping their relative paths; files over the size limit are refused here.
 import { refreshFiles, selectedFolder } from "./files.js";
-import { $, call, encodePath, root, say } from "./page.js";
+import { $, root, saveFile, say } from "./page.js";
 
 const maxBytes = Number(root.dataset.maxBytes);
 
@@ -26,10 +26,7 @@ async function upload(entries) {
     }
     try {
       const buffer = await file.arrayBuffer();
-      await call("PUT", `/files/${encodePath(target)}`, {
-        content_base64: toBase64(buffer),
-        executable: false,
-      });
+      await saveFile(target, { content_base64: toBase64(buffer), executable: false });
       done += 1;
     } catch (error) {
       refused.push(`${target}: ${error.message}`);

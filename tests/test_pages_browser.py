@@ -1,0 +1,153 @@
+"""The pages feel finished in Debian's chromium: errors read as sentences next
+to what they are about, destructive actions ask first and name what goes,
+what a save did is said, and an agent's turn reads as a conversation."""
+
+import json
+
+import pytest
+
+from tests.support import manage, wait_connected, wait_for_screen
+
+pytestmark = pytest.mark.browser
+
+
+def answer_prompts(page, *answers):
+    """Answer the page's next prompt() dialogs in turn, and accept confirms."""
+    pending = list(answers)
+
+    def on_dialog(dialog):
+        if dialog.type == "prompt" and pending:
+            dialog.accept(pending.pop(0))
+        else:
+            dialog.accept()
+
+    page.on("dialog", on_dialog)
+
+
+def test_bad_dotfile_paths_are_refused_with_the_servers_sentence(
+    spoon_server, page, new_user_logged_in
+):
+    new_user_logged_in(page, spoon_server, "/settings/dotfiles/")
+    message = page.locator("[data-message]")
+    for typed, said in [
+        ("../etc/passwd", "A path cannot contain '.' or '..' parts."),
+        ("/etc/abs", "Give the path relative to your home, without a leading '/'."),
+        ("a\tb", "A path cannot contain NUL, newlines or other control characters."),
+    ]:
+        page.once("dialog", lambda dialog, typed=typed: dialog.accept(typed))
+        page.click("[data-new-file]")
+        page.wait_for_selector(f"[data-message].error:has-text({json.dumps(said)})")
+        assert "Unexpected token" not in message.inner_text()
+    assert page.locator("[data-tree] .tree-file").count() == 0, "nothing was made"
+
+
+def test_a_save_says_what_happened_in_the_box(spoon_server, page, new_user_logged_in):
+    new_user_logged_in(page, spoon_server, "/terminal/")
+    wait_connected(page)  # the box runs
+    page.goto(spoon_server.url + "/settings/dotfiles/")
+    answer_prompts(page, ".spoon-page-test")
+    page.click("[data-new-file]")
+    page.wait_for_selector("[data-path]:has-text('~/.spoon-page-test')")
+    page.locator(".cm-content").click()
+    page.keyboard.type("hello\n")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(
+        "[data-message]:has-text('Saved ~/.spoon-page-test and wrote it into your box.')",
+        timeout=30_000,
+    )
+
+
+def test_destructive_actions_ask_first_and_name_what_goes(spoon_server, page, new_user_logged_in):
+    new_user_logged_in(page, spoon_server, "/workspaces/")
+    page.fill("#spoon", "keepme")
+    page.fill("#branch", "main")
+    page.click("text=Make workspace")
+    page.wait_for_url("**/workspaces/*/", timeout=60_000)
+    page.goto(spoon_server.url + "/workspaces/")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.check("[data-confirm-when]")
+    page.click("form[data-confirm] button[type=submit]")
+    page.wait_for_timeout(500)
+    assert asked == [
+        "Delete the workspace keepme/main and its folder ~/Code/keepme/main, with everything "
+        "in it? That cannot be undone."
+    ]
+    assert page.locator("text=~/Code/keepme/main").count() == 1, "dismissed: nothing goes"
+
+    page.goto(spoon_server.url + "/settings/secrets/")
+    page.fill("#id_name", "PAGE_TOKEN")
+    page.fill("#id_value", "x")
+    page.click("form:not([action]) button[type=submit]")
+    page.wait_for_selector("text=Saved PAGE_TOKEN.")
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.click("form[data-confirm] button[type=submit]")
+    page.wait_for_selector("text=Deleted PAGE_TOKEN.")
+    assert asked[-1].startswith("Delete the secret PAGE_TOKEN?")
+
+
+def test_a_multi_line_secret_reaches_the_box_unchanged(spoon_server, page, new_user_logged_in):
+    key = "-----BEGIN KEY-----\nline one\nline two\n-----END KEY-----"
+    new_user_logged_in(page, spoon_server, "/settings/secrets/")
+    page.fill("#id_name", "PEM_KEY")
+    page.fill("#id_value", key)
+    page.click("form:not([action]) button[type=submit]")
+    page.wait_for_selector("text=Saved PEM_KEY.")
+    page.goto(spoon_server.url + "/terminal/")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+    page.locator(".xterm").click()
+    page.keyboard.type('printf %s "$PEM_KEY" | sha256sum | cut -c1-12\n')
+    import hashlib
+
+    wait_for_screen(page, hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
+EVENTS = [
+    {"type": "item.completed", "item": {"type": "agent_message", "text": "Looking at it."}},
+    {"type": "item.started", "item": {"type": "command_execution", "command": "ls"}},
+    {
+        "type": "item.completed",
+        "item": {
+            "type": "command_execution",
+            "command": "ls",
+            "aggregated_output": "README.md\n",
+            "exit_code": 0,
+        },
+    },
+    {
+        "type": "turn.failed",
+        "error": {"message": json.dumps({"error": {"message": "quota used up"}})},
+    },
+]
+# An agent that prints codex's event shapes (no model service is reachable here).
+STAND_IN = "printf '%s\\n' \"$@\"; exit 1"
+
+
+def test_an_agent_turn_reads_as_a_conversation(spoon_server, page, new_user_logged_in):
+    register = (
+        "from workspaces.models import Agent; "
+        "Agent.objects.update_or_create(name='talker', defaults={'argv': "
+        f"['sh', '-c', {STAND_IN!r}, 'talker', *{[json.dumps(e) for e in EVENTS]!r}, "
+        "'{prompt}']})"
+    )
+    manage("shell", "-c", register, env=spoon_server.env)
+    new_user_logged_in(page, spoon_server, "/workspaces/")
+    page.fill("#spoon", "talk")
+    page.fill("#branch", "main")
+    page.click("text=Make workspace")
+    page.wait_for_url("**/workspaces/*/", timeout=60_000)
+    page.select_option("#agent", "talker")
+    page.click("form[action$='/agent'] button")
+    page.fill("#prompt", "what is here?")
+    page.click("[data-turn-form] button[type=submit]")
+    page.wait_for_selector("[data-run-title][data-status=failed]", timeout=60_000)
+    transcript = page.locator("[data-transcript]")
+    transcript.locator(".entry-error").wait_for()
+    assert "Looking at it." in transcript.locator(".entry-message").inner_text()
+    command = transcript.locator(".entry-command")
+    assert "$ ls" in command.inner_text() and "README.md" in command.locator("pre").inner_text()
+    assert command.locator(".exit").inner_text() == "(exit 0)"
+    assert transcript.locator(".entry-error p").inner_text() == "quota used up"
+    assert "quota used up" in page.locator("[data-run-title]").inner_text()
+    assert "{" not in page.locator("[data-run-title]").inner_text(), "a sentence, not JSON"
