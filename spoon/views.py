@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
@@ -7,7 +8,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from boxes import audit, health
+from boxes.status import status_of
 from spoon.json_api import error, is_json_path
+from workspaces.models import Run, Workspace
 
 
 @require_GET
@@ -20,7 +23,17 @@ def healthz(request):
 
 @login_required
 def home(request):
-    context = {"docker": health.engine_status(), "staff_actions": audit.affecting(request.user)}
+    """The user's box first, then their workspaces and latest runs; the
+    engine's details are for staff."""
+    user = request.user
+    context = {
+        "box": status_of(user),
+        "idle_minutes": round(settings.SPOON_BOX_IDLE_SECONDS / 60),
+        "workspaces": Workspace.objects.filter(user=user).order_by("spoon", "branch"),
+        "runs": Run.objects.filter(workspace__user=user).select_related("workspace", "agent")[:8],
+        "staff_actions": audit.affecting(user),
+        "docker": health.engine_status() if user.is_staff else None,
+    }
     return render(request, "home.html", context)
 
 

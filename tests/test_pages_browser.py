@@ -151,3 +151,50 @@ def test_an_agent_turn_reads_as_a_conversation(spoon_server, page, new_user_logg
     assert transcript.locator(".entry-error p").inner_text() == "quota used up"
     assert "quota used up" in page.locator("[data-run-title]").inner_text()
     assert "{" not in page.locator("[data-run-title]").inner_text(), "a sentence, not JSON"
+
+
+def test_the_landing_page_puts_the_box_first(spoon_server, page, new_user_logged_in):
+    new_user_logged_in(page, spoon_server, "/")
+    card = page.locator("[aria-label='Your box']")
+    assert card.get_attribute("data-box-state") == "not made yet"
+    assert page.locator("[aria-label=Engine]").count() == 0, "engine details are for staff"
+    page.click("[data-box-start]")
+    page.wait_for_selector("[aria-label='Your box'][data-box-state=running]", timeout=60_000)
+    assert "since" in card.inner_text() and "spoon-job:1" in card.inner_text()
+    idle = page.locator("[data-idle]")
+    for _ in range(20):  # the box start's dotfiles apply holds it for a moment
+        if "unless something happens in it" in idle.inner_text():
+            break
+        assert idle.inner_text() == "not while work holds it (dotfiles)"
+        page.wait_for_timeout(500)
+        page.reload()
+    assert "unless something happens in it" in idle.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-box-stop]")
+    page.wait_for_selector("[aria-label='Your box'][data-box-state=stopped]", timeout=60_000)
+    assert "It was stopped by you." in card.inner_text()
+    assert page.locator("[data-box-start]").is_visible()
+
+    page.goto(spoon_server.url + "/workspaces/")
+    page.fill("#spoon", "front")
+    page.fill("#branch", "main")
+    page.click("text=Make workspace")
+    page.wait_for_url("**/workspaces/*/", timeout=60_000)
+    page.fill("#command", "echo landed")
+    page.click("[data-run-form] button[type=submit]")
+    page.wait_for_selector("[data-run-title][data-status=succeeded]", timeout=60_000)
+    page.goto(spoon_server.url + "/")
+    page.click("[aria-label='Latest runs'] a:has-text('echo landed')")
+    page.wait_for_selector("[data-run-output]:has-text('landed')", timeout=30_000)
+    page.goto(spoon_server.url + "/")
+    page.click("[aria-label=Workspaces] a:has-text('~/Code/front/main')")
+    page.wait_for_url("**/workspaces/*/")
+
+
+def test_staff_see_the_engine_on_the_landing_page(spoon_server, page):
+    page.goto(f"{spoon_server.url}/login/?next=/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(spoon_server.url + "/")
+    assert "holds the job image" in page.locator("[aria-label=Engine]").inner_text()

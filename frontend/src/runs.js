@@ -129,6 +129,9 @@ async function follow(id) {
       Object.assign(run, message);
       showStatus(run);
       refresh();
+// A link to one run (from the landing page) opens it: #run-<id>.
+const linked = /^#run-(\d+)$/.exec(location.hash);
+if (linked) follow(Number(linked[1]));
       if (FINISHED.includes(message.status) && run.agent) {
         call("GET", `${url}${id}`).then((done) => showTranscript(done.transcript));
       }
@@ -147,6 +150,9 @@ async function poll(id) {
     await new Promise((ok) => setTimeout(ok, 300));
   }
   refresh();
+// A link to one run (from the landing page) opens it: #run-<id>.
+const linked = /^#run-(\d+)$/.exec(location.hash);
+if (linked) follow(Number(linked[1]));
 }
 
 // The last runs, with their status, exit code and duration; while any is
@@ -199,3 +205,6 @@ $("[data-cancel]").addEventListener("click", async () => {
 });
 
 refresh();
+// A link to one run (from the landing page) opens it: #run-<id>.
+const linked = /^#run-(\d+)$/.exec(location.hash);
+if (linked) follow(Number(linked[1]));
