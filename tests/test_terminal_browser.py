@@ -156,3 +156,46 @@ def test_staff_watching_shows_on_the_users_page_and_typing_is_a_choice(
     staff_page.context.close()
     user_page.wait_for_selector("[data-terminal-status][data-state=connected]", timeout=30_000)
     user_page.context.close()
+
+
+CELL_OF = """(needle) => {
+  const term = window.spoonTerminal;
+  const buffer = term.buffer.active;
+  const box = term.element.querySelector(".xterm-screen").getBoundingClientRect();
+  const width = box.width / term.cols, height = box.height / term.rows;
+  for (let y = buffer.length - 1; y >= 0; y--) {
+    const text = buffer.getLine(y).translateToString(true);
+    const x = text.indexOf(needle);
+    if (x >= 0 && !text.includes("echo")) {
+      const row = y - buffer.viewportY;
+      return {
+        left: box.left + (x + 0.5) * width,
+        right: box.left + (x + needle.length - 0.5) * width,
+        y: box.top + row * height + height / 2,
+      };
+    }
+  }
+  return null;
+}"""
+
+
+def test_a_mouse_selection_in_tmux_reaches_the_clipboard(spoon_server, browser, new_user_logged_in):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    new_user_logged_in(page, spoon_server, "/terminal/")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+    page.locator(".xterm").click()
+    page.keyboard.type("echo copy-me-$((6*7))\n")
+    wait_for_screen(page, "\ncopy-me-42")
+    assert "Select with the mouse to copy" in page.locator(".terminal-help").inner_text()
+    cell = page.evaluate(CELL_OF, "copy-me-42")
+    page.mouse.move(cell["left"], cell["y"])
+    page.mouse.down()
+    page.mouse.move((cell["left"] + cell["right"]) / 2, cell["y"], steps=5)
+    page.mouse.move(cell["right"], cell["y"], steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "async () => (await navigator.clipboard.readText()) === 'copy-me-42'", timeout=10_000
+    )
+    context.close()

@@ -6,6 +6,7 @@ import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
+import { ClipboardAddon } from "@xterm/addon-clipboard";
 import { call, socketUrl } from "./api.js";
 
 const ACK_EVERY = 8192; // bytes written into xterm before we tell the server
@@ -63,6 +64,13 @@ export async function startTerminal(root) {
   term.loadAddon(fit);
   term.loadAddon(new WebLinksAddon());
   term.loadAddon(new Unicode11Addon());
+  // What tmux copies (a mouse selection) reaches the system clipboard through
+  // its clipboard escape (OSC 52). Writes only: nothing in the box may read
+  // the user's clipboard.
+  term.loadAddon(new ClipboardAddon(undefined, {
+    readText: () => "",
+    writeText: (selection, text) => navigator.clipboard?.writeText(text),
+  }));
   term.unicode.activeVersion = "11";
   term.open(screen);
   fit.fit();
