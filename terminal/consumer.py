@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import urllib.parse
 import uuid
 from datetime import timedelta
 
@@ -35,6 +37,7 @@ DOTFILES_WAIT = 30.0  # seconds a terminal waits for a box start's dotfiles
 # The box stopped (idle, or by an operator): the page says why and does not
 # reconnect by itself, so it does not start the box again; a keystroke does.
 BOX_STOPPED = 4410
+TAB = re.compile(r"[a-z0-9]{1,16}")
 
 
 def watched(box, own: bool) -> tuple[float | None, list[str]]:
@@ -141,7 +144,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         read_only = not self.grant.typing
         if read_only:
             self.notes.append(f"You are watching {self.grant.owner}'s terminal, read-only.")
-        self.terminal = await attach(box, session, cwd, *self.size, read_only=read_only)
+        self.terminal = await attach(
+            box, session, cwd, *self.size, tab=self.tab(), read_only=read_only
+        )
         try:
             # tmux's screen hides text written before it; the status line shows notes.
             await self.say_state()
@@ -155,6 +160,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 watching.cancel()
         finally:
             await asyncio.shield(self.terminal.end())
+
+    def tab(self) -> str:
+        """Which browser tab this is (the page keeps an id per tab, so a
+        reload finds its own window again); tabs without one share "0"."""
+        query = urllib.parse.parse_qs(self.scope.get("query_string", b"").decode())
+        tab = (query.get("tab") or ["0"])[0]
+        return tab if TAB.fullmatch(tab) else "0"
 
     async def watch(self, box):
         """Keep the status line true: SPOON_BOX_IDLE_WARNING_SECONDS before an

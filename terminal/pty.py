@@ -10,10 +10,16 @@ from boxes.models import Box
 from boxes.processes import BoxProcess, open_process
 
 # Brings a running tmux server's environment up to date with the user's
-# secrets (named in SPOON_SECRET_NAMES), so new windows and panes get them,
-# then attaches: a client that takes no keys for staff who only watch.
-# (open_process sizes the TTY first, so the first prompt fits.)
+# secrets (named in SPOON_SECRET_NAMES), so new windows and panes get them;
+# then attaches the tab. A folder's shells are a group of tmux sessions
+# ($1: main, or ws-<id> for a workspace) sharing their windows; each browser
+# tab ($4) has a session of its own in the group, showing a window of its own
+# (marked @spoon-tab), so each keeps its own size while all reach every
+# window. A reload finds its tab's window again. Staff who only watch ($3)
+# see the window where something happened last, through a client tmux takes
+# no keys from. (open_process sizes the TTY first, so the first prompt fits.)
 ATTACH = r"""
+group=$1 dir=$2 mode=$3 tab=$4
 if tmux has-session 2>/dev/null; then
     old=$(tmux show-environment -g SPOON_SECRET_NAMES 2>/dev/null | sed 's/^[^=]*=//')
     for name in $old; do
@@ -28,11 +34,29 @@ if tmux has-session 2>/dev/null; then
     done
     tmux set-environment -g SPOON_SECRET_NAMES "${SPOON_SECRET_NAMES:-}"
 fi
-if [ "${3:-}" = read-only ]; then
-    tmux has-session -t "=$1" 2>/dev/null || tmux new-session -d -s "$1" -c "$2"
-    exec tmux attach-session -r -t "=$1"
+if ! tmux has-session -t "=$group" 2>/dev/null; then
+    tmux new-session -d -s "$group" -c "$dir"
+    tmux set-option -w -t "=$group:" @spoon-tab "$tab"
 fi
-exec tmux new-session -A -s "$1" -c "$2"
+session="$group-$tab"
+if ! tmux has-session -t "=$session" 2>/dev/null; then
+    tmux new-session -d -t "=$group" -s "$session"
+    tmux set-option -t "=$session" destroy-unattached on
+fi
+if [ "$mode" = read-only ]; then
+    window=$(tmux list-windows -t "=$session" -F '#{window_activity} #{window_id}' |
+        sort -rn | awk 'NR == 1 { print $2 }')
+    tmux select-window -t "=$session:$window"
+    exec tmux attach-session -r -t "=$session"
+fi
+window=$(tmux list-windows -t "=$session" -F '#{window_id} #{@spoon-tab}' |
+    awk -v tab="$tab" '$2 == tab { print $1; exit }')
+if [ -z "$window" ]; then
+    window=$(tmux new-window -d -P -F '#{window_id}' -t "=$session:" -c "$dir")
+    tmux set-option -w -t "$window" @spoon-tab "$tab"
+fi
+tmux select-window -t "=$session:$window"
+exec tmux attach-session -t "=$session"
 """
 
 
@@ -40,11 +64,18 @@ TERMINAL_ENVIRONMENT = {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
 
 
 async def attach(
-    box: Box, session: str, cwd: str, cols: int, rows: int, read_only: bool = False
+    box: Box,
+    group: str,
+    cwd: str,
+    cols: int,
+    rows: int,
+    tab: str = "0",
+    read_only: bool = False,
 ) -> BoxProcess:
-    """A tmux client attached to session (made in cwd if new), on a TTY of
-    cols x rows; read_only, a client tmux takes no keys from. Its end() ends
-    the client; the tmux server stays."""
+    """A tmux client for a browser tab, on its own window of the group's
+    sessions (made in cwd when new), on a TTY of cols x rows; read_only, a
+    client tmux takes no keys from. Its end() ends the client; the tmux
+    server, and the tab's shell, stay."""
     mode = "read-only" if read_only else "typing"
-    argv = ["sh", "-c", ATTACH, "attach", session, cwd, mode]
+    argv = ["sh", "-c", ATTACH, "attach", group, cwd, mode, tab]
     return await open_process(box, argv, tty=True, env=TERMINAL_ENVIRONMENT, size=(cols, rows))

@@ -12,8 +12,12 @@ from spoon.asgi import application
 class TerminalClient:
     """A terminal tab: acks what it reads, like xterm.js's write callback."""
 
-    def __init__(self, cookie: str, ticket: str | None, origin: str = "http://localhost"):
+    def __init__(
+        self, cookie: str, ticket: str | None, origin: str = "http://localhost", tab=None
+    ):
         path = "/ws/terminal/" + (f"?ticket={ticket}" if ticket else "")
+        if tab:
+            path += f"{'&' if ticket else '?'}tab={tab}"
         headers = [(b"host", b"localhost"), (b"cookie", cookie.encode())]
         if origin:
             headers.append((b"origin", origin.encode()))

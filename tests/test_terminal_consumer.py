@@ -352,3 +352,33 @@ async def test_secrets_changed_later_reach_new_tmux_windows(alice):
     await client.type("tmux new-window; sleep 0.5; tmux send-keys 'echo got-$LATE_TOKEN' Enter\r")
     await client.read_until(b"got-late-value-3")
     await client.close()
+
+
+async def test_each_tab_keeps_its_own_size_and_a_reload_finds_its_shell(alice):
+    async def tab(name, cols, rows):
+        ticket = await sync_to_async(ticket_for)(alice)
+        client = TerminalClient(alice.cookie, ticket, tab=name)
+        assert await client.open(cols=cols, rows=rows)
+        await prompt(client)
+        return client
+
+    wide = await tab("wide1", 150, 40)
+    await wide.type("echo i-am-wide; stty size\r")
+    await wide.read_until(b"39 150")
+    narrow = await tab("narrow1", 70, 20)
+    await narrow.type("stty size\r")
+    await narrow.read_until(b"19 70")
+    await wide.type("stty size\r")
+    before = wide.output.count(b"39 150")
+    for _ in range(20):
+        if wide.output.count(b"39 150") > before:
+            break
+        await wide.read(timeout=0.5)
+    assert wide.output.count(b"39 150") > before, "the second tab did not resize the first"
+    await narrow.type("tmux list-windows -F '#{@spoon-tab}' | sort | tr '\\n' ,; echo\r")
+    await narrow.read_until(b"narrow1,wide1,")
+    await wide.close()
+    again = await tab("wide1", 150, 40)
+    await again.read_until(b"i-am-wide")  # a reload finds its own shell
+    await again.close()
+    await narrow.close()

@@ -43,6 +43,18 @@ async function fontsLoaded() {
   }
 }
 
+// This tab's id, kept across reloads (sessionStorage is per tab): the box
+// gives each tab a tmux window of its own, so each keeps its own size, and a
+// reload finds its window again.
+function tabId() {
+  let id = sessionStorage.getItem("spoon-terminal-tab");
+  if (!id) {
+    id = Math.random().toString(36).slice(2, 10) || "1";
+    sessionStorage.setItem("spoon-terminal-tab", id);
+  }
+  return id;
+}
+
 export async function startTerminal(root) {
   await fontsLoaded();
   const status = root.querySelector("[data-terminal-status]");
@@ -152,7 +164,7 @@ export async function startTerminal(root) {
       }
       return retry();
     }
-    const ws = new WebSocket(socketUrl(issued.ws_url));
+    const ws = new WebSocket(`${socketUrl(issued.ws_url)}&tab=${tabId()}`);
     ws.binaryType = "arraybuffer";
     socket = ws;
     unacked = 0;
