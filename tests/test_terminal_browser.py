@@ -199,3 +199,25 @@ def test_a_mouse_selection_in_tmux_reaches_the_clipboard(spoon_server, browser, 
         "async () => (await navigator.clipboard.readText()) === 'copy-me-42'", timeout=10_000
     )
     context.close()
+
+
+def test_the_wheel_scrolls_three_lines_a_notch(spoon_server, page, new_user_logged_in):
+    import re
+
+    from tests.support import SCREEN_TEXT
+
+    new_user_logged_in(page, spoon_server, "/terminal/")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+    page.locator(".xterm").click()
+    page.keyboard.type("seq 1 400\n")
+    wait_for_screen(page, "\n400")
+    box = page.locator(".xterm-screen").bounding_box()
+    page.mouse.move(box["x"] + 100, box["y"] + 100)
+    scrolled = []
+    for _ in range(2):
+        page.mouse.wheel(0, -100)  # one notch
+        page.wait_for_timeout(700)
+        position = re.search(r"\[(\d+)/\d+\]", page.evaluate(SCREEN_TEXT))
+        scrolled.append(int(position.group(1)) if position else None)
+    assert scrolled == [3, 6], "tmux's copy mode, three lines a notch from the first"
