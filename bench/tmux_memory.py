@@ -25,8 +25,8 @@ MEASURE = r"""
 set -e
 sock=bench-$1 limit=$1 megabytes=$2
 tmux -L "$sock" -f /dev/null new-session -d -x 100 -y 40 \; set -g history-limit "$limit"
-tmux -L "$sock" new-window -d -n out \
-    "head -c $((megabytes * 1048576)) /dev/zero | tr '\0' x | fold -w 99; echo BENCH-DONE; sleep 600"
+text="head -c $((megabytes * 1048576)) /dev/zero | tr '\0' x | fold -w 99"
+tmux -L "$sock" new-window -d -n out "$text; echo BENCH-DONE; sleep 600"
 if [ "$megabytes" -gt 0 ]; then
     until tmux -L "$sock" capture-pane -p -t :out | grep -q BENCH-DONE; do sleep 0.5; done
 fi
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
     print("|-----------------------|-----------------|--------------------|---------|")
     print(f"| (empty pane, baseline) | {empty / 1024:13.1f} MB | {'':18} | {'':7} |")
     for limit, kb, seconds in rows:
-        print(f"| {limit:21} | {kb / 1024:12.1f} MB | {(kb - empty) / 1024:15.1f} MB | {seconds:7.1f} |")
+        over = (kb - empty) / 1024
+        print(f"| {limit:21} | {kb / 1024:12.1f} MB | {over:15.1f} MB | {seconds:7.1f} |")
     return 0
 
 
