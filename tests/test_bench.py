@@ -63,3 +63,13 @@ def test_bench_dotfiles_runs(engine):
         "apply with nothing changed",
     ):
         assert f"| {row}" in result.stdout
+
+
+def test_bench_tmux_memory_runs(engine):
+    result = subprocess.run(
+        [sys.executable, "bench/tmux_memory.py", "--megabytes", "1", "--limits", "100,1000"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| (empty pane, baseline)" in result.stdout
+    assert "|                  1000 |" in result.stdout
