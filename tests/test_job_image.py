@@ -27,6 +27,14 @@ TOOLS = {
     "node": ["node", "--version"],
     "npm": ["npm", "--version"],
     "codex": ["codex", "--version"],
+    "gh": ["gh", "--version"],
+    "exa": ["exa", "--version"],
+    "htop": ["htop", "--version"],
+    "btop": ["btop", "--version"],
+    "python": ["python", "--version"],
+    "stow": ["stow", "--version"],
+    "rcm": ["rcup", "-V"],
+    "yadm": ["yadm", "version"],
     "opencode": ["opencode", "--version"],
 }
 
@@ -129,3 +137,35 @@ def test_box_stops_in_under_two_seconds(start_box):
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, f"docker stop took {elapsed:.2f} s"
     assert docker_engine.inspect_container(box)["State"]["ExitCode"] in (0, 143)
+
+
+def in_interactive_shell(box, command, user="alice"):
+    return docker_engine.exec_run(box, ["bash", "-lic", command], user=user)
+
+
+PS1_AFTER = 'false; __spoon_prompt; printf "%s" "$PS1"'
+
+
+def test_the_prompt_shows_status_workspace_branch_and_state(start_box):
+    box = start_box()
+    made = in_login_shell(
+        box,
+        "mkdir -p ~/Code/proj/main && cd ~/Code/proj/main && git init -q -b main && "
+        "git config user.email t@t && git config user.name t && echo a > a && git add a && "
+        "git commit -qm a && echo b >> a",
+    )
+    assert made[0] == 0, made[1]
+    code, output = in_interactive_shell(box, f"cd ~/Code/proj/main; {PS1_AFTER}")
+    prompt = output.decode()
+    assert "✘ 1" in prompt, "the last command's exit status"
+    assert " proj/main" in prompt, "the workspace"
+    assert " main*" in prompt, "the branch, and that it has changes"
+    assert "\\u" in prompt and prompt.endswith("\\n$ ")
+    assert "exa --group-directories-first" in in_interactive_shell(box, "alias ls")[1].decode()
+
+
+def test_a_users_own_bashrc_wins(start_box):
+    box = start_box()
+    in_login_shell(box, "echo 'PS1=\"mine> \"; PROMPT_COMMAND=' >> ~/.bashrc")
+    code, output = in_interactive_shell(box, 'printf "%s" "$PS1"')
+    assert output.decode().endswith("mine> ")

@@ -16,21 +16,6 @@ case $- in
 *) return 0 2>/dev/null || true ;;
 esac
 
-alias ls='ls --color=auto'
-alias ll='ls -alF'
-alias la='ls -A'
-alias grep='grep --color=auto'
-alias vim='nvim'
-
-if [ -n "${BASH_VERSION:-}" ]; then
-    HISTSIZE=50000
-    HISTFILESIZE=100000
-    HISTCONTROL=ignoreboth
-    shopt -s histappend checkwinsize
-    [ -r /usr/share/bash-completion/bash_completion ] && . /usr/share/bash-completion/bash_completion
-    for f in /usr/share/doc/fzf/examples/key-bindings.bash /usr/share/fzf/shell/key-bindings.bash; do
-        [ -r "$f" ] && . "$f" && break
-    done
-    command -v zoxide >/dev/null && eval "$(zoxide init bash)"
-    PS1='\[\e[1;32m\]\u@spoon\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '
-fi
+# History, completion, aliases and the prompt: a home that still has
+# Debian's ~/.bashrc gets them here, and that ~/.bashrc's own PS1 and ls win.
+[ -r /usr/local/share/spoon/interactive.sh ] && . /usr/local/share/spoon/interactive.sh
