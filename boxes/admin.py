@@ -8,7 +8,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from boxes import audit, docker_engine, labels, lifecycle, reaper
@@ -119,7 +121,7 @@ class BoxAdmin(admin.ModelAdmin):
         "user",
         "engine_state",
         "running_image",
-        "started_at",
+        "started",
         "held_by",
         "idle",
     )
@@ -194,7 +196,17 @@ class BoxAdmin(admin.ModelAdmin):
     @admin.display(description="terminal")
     def open_terminal(self, box):
         url = reverse("terminal:user", args=[box.user_id])
-        return format_html('<a href="{}" target="_blank" rel="noopener">Open terminal</a>', url)
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener" aria-label="Open {}\'s terminal">Open</a>',
+            url,
+            box.user,
+        )
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, box):
+        if not box.started_at:
+            return "-"
+        return date_format(timezone.localtime(box.started_at), "M j, H:i")
 
     @admin.display(description="state")
     def engine_state(self, box):
@@ -202,8 +214,21 @@ class BoxAdmin(admin.ModelAdmin):
 
     @admin.display(description="held by")
     def held_by(self, box):
-        """What holds it now: each live lease's kind and holder."""
-        return "; ".join(f"{lease.kind}: {lease.holder}" for lease in box.live_leases) or "-"
+        """What holds it now: each live lease's kind, its holder on hover;
+        a staff member's name in full, so staff access shows in the list."""
+        if not box.live_leases:
+            return "-"
+        return format_html_join(
+            ", ",
+            '<span title="{}">{}</span>',
+            (
+                (
+                    lease.holder,
+                    f"staff: {lease.holder}" if lease.kind == Lease.Kind.STAFF else lease.kind,
+                )
+                for lease in box.live_leases
+            ),
+        )
 
     @admin.display(description="idle", ordering="last_activity_at")
     def idle(self, box):

@@ -123,6 +123,7 @@ def describe_config(config: DotfilesConfig) -> dict:
         "repo_url": config.repo_url,
         "ref": config.ref,
         "setup_path": config.setup_path,
+        "setup_args": config.setup_args,
     }
 
 
@@ -139,6 +140,10 @@ def config(request):
                 setattr(current, field, check(value.strip()))
             except ValidationError as exc:
                 return error(exc.messages[0], field)
+        try:
+            current.setup_args = validation.setup_args(data.get("setup_args", current.setup_args))
+        except ValidationError as exc:
+            return error(exc.messages[0], "setup_args")
         enabled = data.get("enabled", current.enabled)
         if not isinstance(enabled, bool):
             return error("enabled must be true or false.", "enabled")

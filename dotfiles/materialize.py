@@ -68,67 +68,8 @@ echo "overlay-hash=$(cat ~/.spoon/overlay-hash 2>/dev/null || true)"
 """
 )
 
-REPOSITORY = (
-    r"""
-set -u
-url=$1 ref=$2 setup=$3 limit=$4 hash=$5
-shift 5
-cd ~
-rm -rf .dotfiles.new
-echo "spoon: cloning $url${ref:+ at $ref}"
-if [ -n "$ref" ]; then
-    git clone --quiet --depth 1 --branch "$ref" -- "$url" .dotfiles.new || exit 2
-else
-    git clone --quiet --depth 1 -- "$url" .dotfiles.new || exit 2
-fi
-rm -rf .dotfiles && mv .dotfiles.new .dotfiles
-cd ~/.dotfiles
-script=
-if [ -n "$setup" ]; then
-    real=$(realpath -e -- "$setup" 2>/dev/null) ||
-        { echo "spoon: $setup is not in the repository"; exit 2; }
-    case $real in
-    "$HOME/.dotfiles/"*) script=$setup ;;
-    *) echo "spoon: $setup points outside the repository"; exit 2 ;;
-    esac
-else
-    for candidate in "$@"; do
-        if [ -f "$candidate" ]; then script=$candidate; break; fi
-    done
-fi
-if [ -n "$script" ]; then
-    echo "spoon: running $script (at most $limit s)"
-    chmod u+x -- "$script"
-    timeout -k 5 "$limit" "./$script"
-    code=$?
-    if [ $code -eq 124 ] || [ $code -eq 137 ]; then
-        echo "spoon: $script ran longer than $limit s and was stopped"
-    fi
-    [ $code -eq 0 ] || exit $code
-else
-    echo "spoon: no install script; linking the repository's dot-files into the home"
-    for f in .[!.]* ..?*; do
-        [ -e "$f" ] || continue
-        case " $NOT_LINKED " in *" $f "*) continue ;; esac
-        if [ -e ~/"$f" ] || [ -L ~/"$f" ]; then
-            case $(readlink ~/"$f" 2>/dev/null) in
-            "$HOME/.dotfiles/"*) ;;
-            *)
-                bak=~/"$f.bak" n=1
-                while [ -e "$bak" ] || [ -L "$bak" ]; do n=$((n + 1)); bak=~/"$f.bak.$n"; done
-                mv -- ~/"$f" "$bak"
-                echo "spoon: moved your ~/$f to ~${bak#"$HOME"} (it stays there)"
-                ;;
-            esac
-        fi
-        ln -sfn -- ~/.dotfiles/"$f" ~/"$f"
-        echo "spoon: linked ~/$f"
-    done
-fi
-mkdir -p ~/.spoon && echo "$hash" > ~/.spoon/env-hash
-"""
-    + BASH_PROFILE_FIX
-)
+# Clones and sets up the dotfiles repository: see the script.
+REPOSITORY = (Path(__file__).parent / "repository.sh").read_text() + BASH_PROFILE_FIX
 
 # Writes the overlay without destroying what it did not write: see the script.
 OVERLAY = (Path(__file__).parent / "overlay.sh").read_text()
@@ -138,8 +79,9 @@ def repository_hash(config: DotfilesConfig | None) -> str:
     if config is None or not config.enabled or not config.repo_url:
         return ""
     text = "\n".join(
-        (config.repo_url, config.ref, config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT))
-    )
+        (config.repo_url, config.ref, config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT),
+         *config.setup_args)
+    )  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -197,9 +139,10 @@ def apply(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
     """Apply the user's dotfiles in their box, holding it meanwhile, and
     record the run.
 
-    The repository runs again only when its settings changed (and never with
-    files_only); the overlay is written when it changed, and always on
-    "Apply now", so that it wins over edits made in the box since.
+    The repository runs again when its settings changed, and on "Apply now"
+    (which fetches its latest commit), never with files_only; the overlay is
+    written when it changed, and always on "Apply now", so that it wins over
+    edits made in the box since.
     """
     run = DotfilesRun.objects.create(user=box.user, trigger=trigger)
     return _carry_out(run, files_only, preferred_image=box.running_image)
@@ -221,7 +164,7 @@ def _carry_out(
                 box_up.set_result(box)
             force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
             with _lock_for(run.user_id):  # one apply at a time in a home
-                code = _apply(box, run.user, run, log, files_only, force_overlay=force)
+                code = _apply(box, run.user, run, log, files_only, force=force)
     except Exception as exc:  # recorded for the user, whatever it was
         if box_up is not None and not box_up.done():
             box_up.set_exception(exc)
@@ -233,6 +176,8 @@ def _carry_out(
         code = code or 1
     run.exit_code = code
     run.status = DotfilesRun.Status.SUCCEEDED if code == 0 else DotfilesRun.Status.FAILED
+    if code == 0 and "spoon: warning:" in log.text:
+        run.status = DotfilesRun.Status.WARNING
     run.finished_at = timezone.now()
     run.log = log.text
     run.save()
@@ -263,7 +208,7 @@ def _streamed(box, argv, log: RunLog, **options) -> commands.Result:
     )
 
 
-def _apply(box, user, run, log, files_only, force_overlay) -> int:
+def _apply(box, user, run, log, files_only, force) -> int:
     probe = commands.run(box, ["sh", "-c", PROBE])
     applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
     probe.output = b"".join(
@@ -278,22 +223,23 @@ def _apply(box, user, run, log, files_only, force_overlay) -> int:
         run.steps.append({"step": "repository", "skipped": "files only"})
     elif not wanted:
         run.steps.append({"step": "repository", "skipped": "no repository"})
-    elif applied.get("env-hash") == wanted:
+    elif applied.get("env-hash") == wanted and not force:
         run.steps.append({"step": "repository", "skipped": "unchanged"})
         log.add("spoon: the dotfiles repository is unchanged; not run again\n")
     else:
         result = _streamed(
             box,
             ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref,
-             config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted, *INSTALL_SCRIPTS],
+             config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted,
+             *config.setup_args],
             log,
-            env={"NOT_LINKED": " ".join(NOT_LINKED)},
+            env={"NOT_LINKED": " ".join(NOT_LINKED), "INSTALL_SCRIPTS": " ".join(INSTALL_SCRIPTS)},
             timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
         )  # fmt: skip
         code = _step(run, log, "repository", result) or code
     files = [(f.path, f.content, f.executable) for f in OverlayFile.objects.filter(user=user)]
     digest = overlay_hash(files)
-    if digest == applied.get("overlay-hash") and not force_overlay:
+    if digest == applied.get("overlay-hash") and not force:
         run.steps.append({"step": "overlay", "skipped": "unchanged"})
         return code
     result = commands.run(

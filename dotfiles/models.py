@@ -45,6 +45,8 @@ class DotfilesConfig(models.Model):
     repo_url = models.CharField(max_length=500, blank=True)
     ref = models.CharField(max_length=200, blank=True)
     setup_path = models.CharField(max_length=255, blank=True)
+    # The setup script's arguments, each one word as given (never a shell line).
+    setup_args = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -55,6 +57,8 @@ class DotfilesRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
+        # It ran, but something looks wrong: the setup changed nothing.
+        WARNING = "warning"
         FAILED = "failed"
 
     class Trigger(models.TextChoices):

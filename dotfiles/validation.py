@@ -50,6 +50,23 @@ def ref(value: str) -> str:
     return value
 
 
+MAX_SETUP_ARGS = 20
+
+
+def setup_args(value) -> list[str]:
+    """The setup script's arguments: words, each passed as it is."""
+    if not isinstance(value, list) or len(value) > MAX_SETUP_ARGS:
+        raise ValidationError(
+            f"The setup's arguments are a list of at most {MAX_SETUP_ARGS} words."
+        )
+    for word in value:
+        if not isinstance(word, str) or not word or len(word) > 200:
+            raise ValidationError("Each setup argument is a word of 1 to 200 characters.")
+        if any(ord(c) < 32 or ord(c) == 127 for c in word):
+            raise ValidationError("A setup argument cannot hold control characters.")
+    return value
+
+
 def setup_path(value: str) -> str:
     if not value:
         return value

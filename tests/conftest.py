@@ -106,7 +106,10 @@ def start_box(engine):
 
 @pytest.fixture(scope="session")
 def spoon_server(engine, tmp_path_factory):
-    server = SpoonServer(tmp_path_factory.mktemp("spoon-server"))
+    # file:// too: boxes have no network, so tests make dotfiles repositories in them.
+    server = SpoonServer(
+        tmp_path_factory.mktemp("spoon-server"), SPOON_DOTFILES_URL_SCHEMES="https,file"
+    )
     server.create_user("ada", "correct-horse-battery", staff=True)
     server.create_user("bob", "another-long-password")
     server.start()

@@ -12,9 +12,7 @@ from spoon.asgi import application
 class TerminalClient:
     """A terminal tab: acks what it reads, like xterm.js's write callback."""
 
-    def __init__(
-        self, cookie: str, ticket: str | None, origin: str = "http://localhost", tab=None
-    ):
+    def __init__(self, cookie: str, ticket: str | None, origin: str = "http://localhost", tab=None):
         path = "/ws/terminal/" + (f"?ticket={ticket}" if ticket else "")
         if tab:
             path += f"{'&' if ticket else '?'}tab={tab}"

@@ -126,8 +126,18 @@ def test_the_hash_skips_a_second_run_until_the_config_changes(box, sh):
     assert {"step": "overlay", "skipped": "unchanged"} in second.steps, "one exec, nothing new"
     assert sh(box, "cat ~/runs") == "run"
     configure(box, url, ref="main")
-    materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    materialize.apply(box, DotfilesRun.Trigger.BOX_START)
     assert sh(box, "cat ~/runs") == "run\nrun"
+
+
+def test_apply_now_fetches_the_repository_s_latest_commit(box, sh):
+    url = make_repo(sh, box, {"install.sh": "#!/bin/sh\necho one >> ~/runs\n"})
+    configure(box, url)
+    materialize.apply(box, DotfilesRun.Trigger.BOX_START)
+    sh(box, "cd ~/src/dots && sed -i s/one/two/ install.sh && git commit -qam two")
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert sh(box, "cat ~/runs") == "one\ntwo"
 
 
 def test_the_overlay_wins_keeps_bytes_and_modes_and_forgets_deleted_files(box, sh):
@@ -202,3 +212,94 @@ def test_secrets_are_in_the_environment_not_the_home_nor_the_logs(box, caplog, s
     assert sh(box, "grep -rl 'tok-CANARY-42' ~ 2>/dev/null || echo none") == "none"
     assert "tok-CANARY-42" not in run.log
     assert "tok-CANARY-42" not in caplog.text
+
+
+def test_setup_arguments_are_separate_words_never_a_shell_line(box, sh):
+    script = '#!/bin/sh\nfor a in "$@"; do echo "[$a]" >> ~/args; done\n'
+    configure(box, make_repo(sh, box, {"bootstrap.sh": script}))
+    DotfilesConfig.objects.filter(user=box.user).update(setup_args=["--force", "two words;id"])
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert sh(box, "cat ~/args") == "[--force]\n[two words;id]"
+
+
+def test_a_setup_that_asked_a_question_and_changed_nothing_is_a_warning(box, sh):
+    script = '#!/bin/sh\nprintf "Overwrite your dotfiles? [y/N] "\nread answer || exit 0\n'
+    configure(box, make_repo(sh, box, {"bootstrap.sh": script}))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.WARNING, run.log
+    assert "spoon: warning: the setup changed nothing in your home" in run.log
+    assert 'seems to have asked "Overwrite your dotfiles? [y/N]"' in run.log
+    assert "its input is closed" in run.log
+
+
+def test_a_setup_that_failed_at_a_question_says_why(box, sh):
+    script = '#!/bin/sh\nprintf "Your name: "\nread name\n'
+    configure(box, make_repo(sh, box, {"install.sh": script}))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.FAILED, run.log
+    assert 'Your name: \nspoon: hint: it seems to have asked "Your name:"' in run.log
+
+
+def test_a_repository_with_nothing_to_link_is_a_warning(box, sh):
+    configure(box, make_repo(sh, box, {"README.md": "my dotfiles", "notes/todo": "x"}))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.WARNING, run.log
+    assert "has no files starting with '.' to link" in run.log
+
+
+def test_gnu_stow_packages_are_stowed(box, sh):
+    sh(box, "printf '[user]\\n\\tname = mine\\n' > ~/.gitconfig")
+    files = {
+        "bash/.bash_aliases": "alias hi=true\n",
+        "git/.gitconfig": "[user]\n",
+        "nvim/.config/nvim/init.lua": "-- init\n",
+        "README.md": "stow me",
+    }
+    configure(box, make_repo(sh, box, files))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert "GNU Stow packages: stow bash git nvim" in run.log
+    assert sh(box, "cat ~/.bash_aliases ~/.config/nvim/init.lua") == "alias hi=true\n-- init"
+    assert sh(box, "test -L ~/.config/nvim/init.lua && test ! -L ~/.config && echo files")
+    assert sh(box, "git config -f ~/.gitconfig.bak user.name") == "mine", "the home's own file kept"
+    assert "moved your ~/.gitconfig to ~/.gitconfig.bak" in run.log
+    DotfilesConfig.objects.filter(user=box.user).update(ref="main")  # runs again
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert "moved your" not in run.log, "its own links are not in the way"
+
+
+def test_an_rcm_repository_is_set_up_with_rcup(box, sh):
+    files = {"rcrc": 'EXCLUDES="README*"\n', "bashrc_extra": "x\n", "gitconfig": "[core]\n",
+             "config/git/ignore": "*.swp\n", "README.md": "rcm"}  # fmt: skip
+    configure(box, make_repo(sh, box, files))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert "an rcm repository" in run.log
+    assert sh(box, "readlink ~/.gitconfig") == f"{box.home}/.dotfiles/gitconfig"
+    assert sh(box, "cat ~/.config/git/ignore") == "*.swp"
+    assert sh(box, "test -e ~/.README.md || echo excluded") == "excluded"
+
+
+def test_files_named_without_their_dot_are_an_rcm_layout(box, sh):
+    files = {"zshrc": "# zsh\n", "vimrc": "set nu\n", "README.md": "x", "LICENSE": "x"}
+    configure(box, make_repo(sh, box, files))
+    DotfilesConfig.objects.filter(user=box.user).update(setup_args=["--force"])
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert sh(box, "readlink ~/.vimrc") == f"{box.home}/.dotfiles/vimrc"
+    assert sh(box, "ls -a ~ | grep -c -e README -e LICENSE || true") == "0", "not dotfiles"
+    assert "the setup arguments (--force) are for a setup script" in run.log
+
+
+def test_a_yadm_repository_is_cloned_by_yadm_and_bootstrapped(box, sh):
+    sh(box, "printf '[user]\\n\\tname = mine\\n' > ~/.gitconfig")
+    bootstrap = "#!/bin/sh\necho bootstrapped > ~/.yadm-ran\n"
+    files = {".config/yadm/bootstrap": bootstrap, ".gitconfig": "[user]\n", ".vimrc": "set nu\n"}
+    configure(box, make_repo(sh, box, files, executable=[".config/yadm/bootstrap"]))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == "succeeded", run.log
+    assert "a yadm repository" in run.log
+    assert sh(box, "cat ~/.vimrc ~/.gitconfig ~/.yadm-ran") == "set nu\n[user]\nbootstrapped"
+    assert sh(box, "git config -f ~/.gitconfig.bak user.name") == "mine"
+    assert sh(box, "yadm status --porcelain | wc -l") == "0", "yadm tracks the home"

@@ -66,3 +66,50 @@ def test_secrets_page_never_shows_a_value_back(spoon_server, page, new_user_logg
     page.wait_for_selector("text=Saved MY_TOKEN.")
     assert "tok-never-shown-9" not in page.content()
     assert "tok-never-shown-9" not in spoon_server.output()
+
+
+def test_setup_arguments_answer_the_question_a_warning_pointed_at(
+    spoon_server, page, new_user_logged_in
+):
+    username = new_user_logged_in(page, spoon_server, "/terminal/")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")
+    install = (
+        '#!/bin/sh\\nif [ "$1" = --force ]; then echo "[$2]" > ~/.installed; exit; fi\\n'
+        'printf "Overwrite? [y/N] "; read a || exit 0\\n'
+    )
+    page.locator(".xterm").click()
+    page.keyboard.type(
+        "mkdir -p ~/src/dots && cd ~/src/dots && git init -q -b main"
+        f" && printf '{install}' > install.sh && chmod +x install.sh && git add -A"
+        " && git -c user.name=t -c user.email=t@t commit -qm dots && echo made-$((6*7))\n"
+    )
+    wait_for_screen(page, "made-42")
+
+    page.goto(spoon_server.url + "/settings/dotfiles/")
+    page.fill("#repo_url", f"file:///home/{username}/src/dots")
+    page.check("[data-config] [name=enabled]")
+    page.click("[data-config] button[type=submit]")
+    page.wait_for_selector("[data-message]:has-text('Repository settings saved')")
+    page.click("[data-apply]")
+    page.wait_for_selector("[data-run-status][data-status=warning]", timeout=60_000)
+    message = page.locator("[data-run-notes]").inner_text()
+    assert message.startswith("The setup changed nothing in your home. It seems to have asked")
+    assert 'seems to have asked "Overwrite? [y/N]"' in message
+    assert "such as --force" in message
+    status_color = page.locator("[data-run-status]").evaluate("el => getComputedStyle(el).color")
+    assert status_color == "rgb(161, 92, 0)", "amber: it ran, but look"
+
+    page.fill("#setup_args", '--force "two words"')
+    page.click("[data-config] button[type=submit]")
+    page.wait_for_selector("[data-message]:has-text('Repository settings saved')")
+    page.click("[data-apply]")
+    page.wait_for_selector("[data-run-status][data-status=succeeded]", timeout=60_000)
+    assert "running install.sh --force two words" in page.locator("[data-log]").inner_text()
+
+    page.reload()
+    page.wait_for_function("document.querySelector('#setup_args').value !== ''")
+    assert page.input_value("#setup_args") == '--force "two words"'
+    page.evaluate("document.querySelector('#setup_args').value = '--ok \\u0007bell'")
+    page.click("[data-config] button[type=submit]")
+    page.wait_for_selector("[data-error-for=setup_args]:has-text('control characters')")

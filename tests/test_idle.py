@@ -115,7 +115,7 @@ def test_the_admin_shows_what_holds_a_box_and_since_when_it_is_idle(client, make
     page = client.get("/admin/boxes/box/").content.decode()
     row = page[page.index(box.container_name) :]
     row = row[: row.index("</tr>")]
-    assert '<td class="field-held_by">terminal: terminal 3f2a</td>' in row
+    assert '<td class="field-held_by"><span title="terminal 3f2a">terminal</span></td>' in row
     assert '<td class="field-idle">for 7\xa0minutes</td>' in row
     leases.acquire(box, Lease.Kind.RUN, "run 5 in proj/main")
     page = client.get("/admin/boxes/box/").content.decode()

@@ -198,3 +198,23 @@ def test_staff_see_the_engine_on_the_landing_page(spoon_server, page):
     page.click("button[type=submit]")
     page.wait_for_url(spoon_server.url + "/")
     assert "holds the job image" in page.locator("[aria-label=Engine]").inner_text()
+
+
+def test_the_admin_box_list_fits_a_1400_px_screen(spoon_server, page):
+    page.goto(f"{spoon_server.url}/login/?next=/terminal/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit]")
+    wait_connected(page)  # her box runs, held by this terminal
+    admin = page.context.new_page()
+    admin.set_viewport_size({"width": 1400, "height": 900})
+    admin.goto(spoon_server.url + "/admin/boxes/box/")
+    row = admin.locator("#result_list tbody tr", has_text="spoon-box-ada")
+    assert row.locator(".field-engine_state").inner_text() == "running"
+    assert row.locator(".field-held_by").inner_text() == "terminal"
+    assert row.locator(".field-open_terminal a").is_visible()
+    results = admin.locator(".results")
+    overflow = results.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow <= 0, f"the list scrolls sideways by {overflow} px"
+    right = row.locator(".field-open_terminal").evaluate("el => el.getBoundingClientRect().right")
+    assert right <= 1400

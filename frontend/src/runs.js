@@ -1,5 +1,6 @@
 // A workspace's runs: start a command, follow its output, cancel it.
 import { call, socketUrl } from "./api.js";
+import { words } from "./words.js";
 
 const root = document.querySelector("[data-runs-root]");
 const url = root.dataset.runsUrl;
@@ -7,17 +8,6 @@ const $ = (selector) => root.querySelector(selector);
 let following = null;
 let listTimer = null;
 const FINISHED = ["succeeded", "failed", "cancelled"];
-
-// Words as a shell would split them, with quotes; no expansion, no pipes.
-function words(line) {
-  const out = [];
-  const pattern = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
-  let match;
-  while ((match = pattern.exec(line))) {
-    out.push(match[1] !== undefined ? match[1].replace(/\\(.)/g, "$1") : match[2] ?? match[3]);
-  }
-  return out;
-}
 
 // How long a run took, or has been running.
 function duration(run) {

@@ -11,10 +11,24 @@ async function follow(id) {
     $("[data-run-status]").textContent = `${run.trigger}: ${run.status}` +
       (run.exit_code !== null ? ` (exit ${run.exit_code})` : "");
     $("[data-run-status]").dataset.status = run.status;
+    const notesView = $("[data-run-notes]");
+    notesView.textContent = run.status === "running" ? "" : notes(run.log);
+    notesView.dataset.status = run.status;
     if (run.status !== "running") break;
     await new Promise((ok) => setTimeout(ok, 400));
   }
   refreshRuns();
+}
+
+// What the setup's warnings and hints say, as sentences.
+function notes(log) {
+  const note = /^spoon: (warning|hint): /;
+  return log
+    .split("\n")
+    .filter((text) => note.test(text))
+    .map((text) => text.replace(note, ""))
+    .map((text) => text[0].toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : "."))
+    .join(" ");
 }
 
 $("[data-apply]").addEventListener("click", async () => {

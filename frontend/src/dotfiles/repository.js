@@ -1,5 +1,6 @@
-// The dotfiles repository form: URL, ref and setup script, with each
-// refusal shown next to its field.
+// The dotfiles repository form: URL, ref, setup script and its arguments,
+// with each refusal shown next to its field.
+import { words, line } from "../words.js";
 import { $, call, say } from "./page.js";
 
 const form = $("[data-config]");
@@ -7,6 +8,7 @@ const form = $("[data-config]");
 export async function loadConfig() {
   const config = await call("GET", "/config");
   for (const field of ["repo_url", "ref", "setup_path"]) form.elements[field].value = config[field];
+  form.elements.setup_args.value = line(config.setup_args);
   form.elements.enabled.checked = config.enabled;
 }
 
@@ -18,6 +20,7 @@ form.addEventListener("submit", async (event) => {
       repo_url: form.elements.repo_url.value,
       ref: form.elements.ref.value,
       setup_path: form.elements.setup_path.value,
+      setup_args: words(form.elements.setup_args.value),
       enabled: form.elements.enabled.checked,
     });
     say("Repository settings saved; they run at the next apply.");
