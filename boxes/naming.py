@@ -73,6 +73,11 @@ def validate_git_ref(ref: str, what: str = "Branch") -> None:
         raise ValidationError(f"{what} {ref!r} is not a valid git branch or tag name.")
 
 
+def is_ssh_url(url: str) -> bool:
+    """ssh://… or the scp-like git@host:path."""
+    return url.startswith("ssh://") or bool(SCP_LIKE.match(url) and "://" not in url)
+
+
 def validate_repo_url(url: str, schemes) -> None:
     """A repository URL git may clone in a box: one of the allowed schemes
     (with ssh, also the scp-like git@host:path), no credentials (secrets

@@ -1,4 +1,5 @@
-"""Operators see paths, sizes and run logs; never decrypted contents or secret values."""
+"""Operators see paths, sizes and run logs; never decrypted contents, secret
+values, tokens or private keys."""
 
 from django.contrib import admin
 
@@ -29,8 +30,14 @@ class SecretAdmin(ReadOnly):
 
 @admin.register(DotfilesConfig)
 class DotfilesConfigAdmin(ReadOnly):
-    list_display = ("user", "enabled", "repo_url", "ref", "setup_path", "updated_at")
+    list_display = ("user", "enabled", "repo_url", "ref", "access", "updated_at")
+    list_filter = ("access",)
     search_fields = ("user__username", "repo_url")
+    # The token and private key stay out: operators see which access, and the public key.
+    fields = (
+        "user", "enabled", "repo_url", "ref", "setup_path", "setup_args",
+        "access", "token_username", "deploy_key_public", "updated_at",
+    )  # fmt: skip
 
 
 @admin.register(DotfilesRun)

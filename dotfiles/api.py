@@ -4,14 +4,13 @@ Errors answer {"error": "...", "field": "..."}."""
 import base64
 import binascii
 
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
 from boxes import docker_engine, lifecycle
-from dotfiles import encryption, files, home, validation
+from dotfiles import encryption, files, home, repository, validation
 from dotfiles.materialize import apply_in_background
-from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
+from dotfiles.models import DotfilesRun, OverlayFile
 from spoon.json_api import api, body, error
 
 
@@ -110,46 +109,28 @@ def rename(request):
     return JsonResponse({"renamed": moved})
 
 
-CONFIG_FIELDS = {
-    "repo_url": validation.repo_url,
-    "ref": validation.ref,
-    "setup_path": validation.setup_path,
-}
-
-
-def describe_config(config: DotfilesConfig) -> dict:
-    return {
-        "enabled": config.enabled,
-        "repo_url": config.repo_url,
-        "ref": config.ref,
-        "setup_path": config.setup_path,
-        "setup_args": config.setup_args,
-    }
-
-
 @api(["GET", "PUT"])
 def config(request):
-    current, _ = DotfilesConfig.objects.get_or_create(user=request.user)
     if request.method == "PUT":
-        data = body(request)
-        for field, check in CONFIG_FIELDS.items():
-            value = data.get(field, getattr(current, field))
-            if not isinstance(value, str):
-                return error(f"{field} must be text.", field)
-            try:
-                setattr(current, field, check(value.strip()))
-            except ValidationError as exc:
-                return error(exc.messages[0], field)
-        try:
-            current.setup_args = validation.setup_args(data.get("setup_args", current.setup_args))
-        except ValidationError as exc:
-            return error(exc.messages[0], "setup_args")
-        enabled = data.get("enabled", current.enabled)
-        if not isinstance(enabled, bool):
-            return error("enabled must be true or false.", "enabled")
-        current.enabled = enabled
-        current.save()
-    return JsonResponse(describe_config(current))
+        return JsonResponse(repository.describe(repository.update(request.user, body(request))))
+    return JsonResponse(repository.describe(repository.settings_of(request.user)))
+
+
+@api(["POST", "DELETE"])
+def deploy_key(request):
+    """POST makes a new deploy key, or takes {"private_key"} pasted; DELETE forgets it."""
+    if request.method == "DELETE":
+        repository.forget_deploy_key(request.user)
+        return HttpResponse(status=204)
+    pasted = body(request).get("private_key")
+    config = repository.set_deploy_key(request.user, pasted)
+    return JsonResponse(repository.describe(config), status=201)
+
+
+@api(["DELETE"])
+def token(request):
+    repository.forget_token(request.user)
+    return HttpResponse(status=204)
 
 
 @api(["POST"])

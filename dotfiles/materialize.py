@@ -29,6 +29,7 @@ from django.utils import timezone
 from boxes import commands, docker_engine, lifecycle
 from boxes.models import Box, Lease
 from boxes.use import using_box
+from dotfiles import encryption
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,12 @@ echo "overlay-hash=$(cat ~/.spoon/overlay-hash 2>/dev/null || true)"
 """
 )
 
-# Clones and sets up the dotfiles repository: see the script.
-REPOSITORY = (Path(__file__).parent / "repository.sh").read_text() + BASH_PROFILE_FIX
+# Clones (with a private repository's credential) and sets up the dotfiles
+# repository: see the scripts.
+REPOSITORY = (
+    "\n".join((Path(__file__).parent / name).read_text() for name in ("clone.sh", "repository.sh"))
+    + BASH_PROFILE_FIX
+)
 
 # Writes the overlay without destroying what it did not write: see the script.
 OVERLAY = (Path(__file__).parent / "overlay.sh").read_text()
@@ -208,6 +213,29 @@ def _streamed(box, argv, log: RunLog, **options) -> commands.Result:
     )
 
 
+def _repository(box, run, log, config: DotfilesConfig, wanted: str) -> int:
+    """Clone and set up the repository; a private one's credential is the
+    script's input, never an argument or the environment."""
+    try:
+        credential = config.credential()
+    except encryption.DecryptionError as exc:
+        log.add(f"spoon: error: Spoon could not decrypt your {config.get_access_display()}: "
+                f"{exc} Give it again on the Dotfiles page.\n")  # fmt: skip
+        run.steps.append({"step": "repository", "exit_code": 2})
+        return 2
+    result = _streamed(
+        box,
+        ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref, config.setup_path,
+         str(settings.SPOON_DOTFILES_TIMEOUT), wanted, *config.setup_args],
+        log,
+        env={"NOT_LINKED": " ".join(NOT_LINKED), "INSTALL_SCRIPTS": " ".join(INSTALL_SCRIPTS),
+             "ACCESS": config.access, "TOKEN_USERNAME": config.token_username},
+        input=credential.encode() if credential else None,
+        timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
+    )  # fmt: skip
+    return _step(run, log, "repository", result)
+
+
 def _apply(box, user, run, log, files_only, force) -> int:
     probe = commands.run(box, ["sh", "-c", PROBE])
     applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
@@ -227,16 +255,7 @@ def _apply(box, user, run, log, files_only, force) -> int:
         run.steps.append({"step": "repository", "skipped": "unchanged"})
         log.add("spoon: the dotfiles repository is unchanged; not run again\n")
     else:
-        result = _streamed(
-            box,
-            ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref,
-             config.setup_path, str(settings.SPOON_DOTFILES_TIMEOUT), wanted,
-             *config.setup_args],
-            log,
-            env={"NOT_LINKED": " ".join(NOT_LINKED), "INSTALL_SCRIPTS": " ".join(INSTALL_SCRIPTS)},
-            timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
-        )  # fmt: skip
-        code = _step(run, log, "repository", result) or code
+        code = _repository(box, run, log, config, wanted) or code
     files = [(f.path, f.content, f.executable) for f in OverlayFile.objects.filter(user=user)]
     digest = overlay_hash(files)
     if digest == applied.get("overlay-hash") and not force:

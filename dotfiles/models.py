@@ -47,10 +47,60 @@ class DotfilesConfig(models.Model):
     setup_path = models.CharField(max_length=255, blank=True)
     # The setup script's arguments, each one word as given (never a shell line).
     setup_args = models.JSONField(default=list, blank=True)
+
+    class Access(models.TextChoices):
+        PUBLIC = "", "public"
+        TOKEN = "token", "a token over https"
+        DEPLOY_KEY = "deploy_key", "a deploy key over ssh"
+
+    # How a private repository is reached. The token and the key are kept
+    # encrypted like secrets and handed to the clone on its input only.
+    access = models.CharField(max_length=16, choices=Access.choices, blank=True, default="")
+    token_username = models.CharField(max_length=100, blank=True)
+    encrypted_token = models.BinaryField(blank=True, default=b"")
+    encrypted_deploy_key = models.BinaryField(blank=True, default=b"")
+    deploy_key_public = models.TextField(blank=True, help_text="its public half, for the forge")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
         return f"dotfiles of {self.user}"
+
+    def _associated(self, what: str) -> bytes:
+        return encryption.associated_data(what, self.user_id, "dotfiles-repository")
+
+    @property
+    def token(self) -> str:
+        if not self.encrypted_token:
+            return ""
+        return encryption.decrypt(bytes(self.encrypted_token), self._associated("token")).decode()
+
+    @token.setter
+    def token(self, value: str) -> None:
+        self.encrypted_token = (
+            encryption.encrypt(value.encode(), self._associated("token")) if value else b""
+        )
+
+    @property
+    def deploy_key(self) -> str:
+        """The private key, OpenSSH format."""
+        if not self.encrypted_deploy_key:
+            return ""
+        stored = bytes(self.encrypted_deploy_key)
+        return encryption.decrypt(stored, self._associated("deploy-key")).decode()
+
+    @deploy_key.setter
+    def deploy_key(self, value: str) -> None:
+        self.encrypted_deploy_key = (
+            encryption.encrypt(value.encode(), self._associated("deploy-key")) if value else b""
+        )
+
+    def credential(self) -> str:
+        """What the clone needs for the chosen access, or ""."""
+        if self.access == self.Access.TOKEN:
+            return self.token
+        if self.access == self.Access.DEPLOY_KEY:
+            return self.deploy_key
+        return ""
 
 
 class DotfilesRun(models.Model):

@@ -1,9 +1,11 @@
 # The dotfiles repository step, run in the box as its user by
 # dotfiles/materialize.py:
-#   sh -c "$(cat repository.sh)" repository <url> <ref> <setup> <limit> <hash> [<arg>...]
-# with INSTALL_SCRIPTS and NOT_LINKED in the environment, and stdin closed.
+#   sh -c "$(cat clone.sh repository.sh)" repository <url> <ref> <setup> <limit> <hash> [<arg>...]
+# with INSTALL_SCRIPTS, NOT_LINKED, ACCESS and TOKEN_USERNAME in the
+# environment, and a private repository's credential as its input.
 #
-# Clones the repository into ~/.dotfiles, then sets it up by the first of:
+# Clones the repository into ~/.dotfiles (clone.sh), then sets it up by the
+# first of:
 #   - its setup script (<setup>, or the first of INSTALL_SCRIPTS found), run
 #     with the arguments given, as separate words, for at most <limit> s;
 #   - rcm: an `rcrc` at its top, or files named as dotfiles without their dot
@@ -21,12 +23,13 @@ shift 5
 cd ~ || exit 2
 mkdir -p .spoon
 rm -rf .dotfiles.new
-echo "spoon: cloning $url${ref:+ at $ref}"
-if [ -n "$ref" ]; then
-    git clone --quiet --depth 1 --branch "$ref" -- "$url" .dotfiles.new || exit 2
-else
-    git clone --quiet --depth 1 -- "$url" .dotfiles.new || exit 2
-fi
+case ${ACCESS:-} in
+token) with=" with your token" ;;
+deploy_key) with=" with your deploy key" ;;
+*) with="" ;;
+esac
+echo "spoon: cloning $url${ref:+ at $ref}$with"
+clone_repository "$url" "$ref" .dotfiles.new || exit 2
 rm -rf .dotfiles && mv .dotfiles.new .dotfiles
 
 # What the home looks like (three levels deep, without the clone, Spoon's

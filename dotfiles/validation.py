@@ -67,6 +67,27 @@ def setup_args(value) -> list[str]:
     return value
 
 
+TOKEN_USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
+
+
+def token(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Paste the token.")
+    value = value.strip()
+    if len(value) > 1000 or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError("A token is one word of at most 1000 characters, without spaces.")
+    return value
+
+
+def token_username(value: str) -> str:
+    if value and not TOKEN_USERNAME.match(value):
+        raise ValidationError(
+            "The username is letters, digits and . _ @ + -, at most 100 of them (most forges "
+            "take any name with a token: leave it empty)."
+        )
+    return value
+
+
 def setup_path(value: str) -> str:
     if not value:
         return value

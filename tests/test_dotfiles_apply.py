@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def box(engine, make_user, settings):
-    settings.SPOON_DOTFILES_URL_SCHEMES = ["https", "file"]
+    settings.SPOON_DOTFILES_URL_SCHEMES = ["https", "ssh", "file"]
     return lifecycle.ensure_box(make_user())
 
 

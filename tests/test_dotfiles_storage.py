@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from dotfiles import encryption, validation
-from dotfiles.models import OverlayFile, Secret
+from dotfiles.models import DotfilesConfig, OverlayFile, Secret
 from tests.support import REPO, bare_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,13 +77,19 @@ def test_rotation_moves_everything_to_the_first_key(make_user, settings):
     file = OverlayFile(user=user, path=".vimrc")
     file.content = b"set number\n"
     file.save()
+    config = DotfilesConfig(user=user)
+    config.token, config.deploy_key = "tok-ROTATED", "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    config.save()
     settings.SPOON_ENCRYPTION_KEYS = [new_key(), old]
     assert not encryption.is_current(OverlayFile.objects.get(pk=file.pk).encrypted_content)
     out = io.StringIO()
     call_command("rotatekeys", stdout=out)
-    assert "1 files and 0 secrets re-encrypted" in out.getvalue()
+    assert "1 files, 0 secrets and 2 repository credentials re-encrypted" in out.getvalue()
     settings.SPOON_ENCRYPTION_KEYS = settings.SPOON_ENCRYPTION_KEYS[:1]
     assert OverlayFile.objects.get(pk=file.pk).content == b"set number\n"
+    config.refresh_from_db()
+    assert config.token == "tok-ROTATED"
+    assert config.deploy_key == "-----BEGIN OPENSSH PRIVATE KEY-----\n"
 
 
 def test_a_value_under_a_removed_key_names_the_key(settings):
@@ -149,7 +155,8 @@ def test_good_overlay_paths(path):
 @pytest.mark.parametrize(
     "url, ok",
     [("https://example.com/me/dotfiles.git", True), ("", True),
-     ("http://example.com/d.git", False), ("git@example.com:me/d.git", False),
+     ("http://example.com/d.git", False), ("git@example.com:me/d.git", True),
+     ("ssh://git@example.com:2222/me/d.git", True),
      ("https://me:token@example.com/d.git", False), ("https://token@example.com/d.git", False),
      ("-https://x", False), ("ext::sh -c id", False), ("file:///etc", False),
      ("https:///x", False)],

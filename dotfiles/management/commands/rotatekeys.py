@@ -4,12 +4,16 @@ from dotfiles.rotation import rotate_keys
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored dotfile and secret under the first SPOON_ENCRYPTION_KEYS key."
+    help = (
+        "Re-encrypt every stored dotfile, secret and repository credential under the first "
+        "SPOON_ENCRYPTION_KEYS key."
+    )
 
     def handle(self, *args, **options):
         counts = rotate_keys()
         self.stdout.write(
-            f"rotatekeys: {counts['files']} files and {counts['secrets']} secrets re-encrypted, "
+            f"rotatekeys: {counts['files']} files, {counts['secrets']} secrets and "
+            f"{counts['credentials']} repository credentials re-encrypted, "
             f"{counts['current']} already current, {counts['failed']} could not be decrypted"
         )
         if counts["failed"]:
