@@ -15,6 +15,8 @@
 KNOWN_HOSTS="$HOME/.spoon/known_hosts"
 ssh_command="ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
 ssh_command="$ssh_command -o UserKnownHostsFile=$KNOWN_HOSTS -o ConnectTimeout=20"
+# Errors only: Spoon says itself which host key it trusted.
+ssh_command="$ssh_command -o LogLevel=ERROR"
 
 credential=""
 if [ -n "${ACCESS:-}" ]; then credential=$(cat); fi

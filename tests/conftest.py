@@ -108,7 +108,7 @@ def start_box(engine):
 def spoon_server(engine, tmp_path_factory):
     # file:// too: boxes have no network, so tests make dotfiles repositories in them.
     server = SpoonServer(
-        tmp_path_factory.mktemp("spoon-server"), SPOON_DOTFILES_URL_SCHEMES="https,ssh,file"
+        tmp_path_factory.mktemp("spoon-server"), SPOON_DOTFILES_URL_SCHEMES="https,ssh,http,file"
     )
     server.create_user("ada", "correct-horse-battery", staff=True)
     server.create_user("bob", "another-long-password")

@@ -2,6 +2,8 @@
 
 import pytest
 
+from boxes import docker_engine
+from tests import git_server
 from tests.support import wait_connected, wait_for_screen
 
 pytestmark = pytest.mark.browser
@@ -113,3 +115,61 @@ def test_setup_arguments_answer_the_question_a_warning_pointed_at(
     page.evaluate("document.querySelector('#setup_args').value = '--ok \\u0007bell'")
     page.click("[data-config] button[type=submit]")
     page.wait_for_selector("[data-error-for=setup_args]:has-text('control characters')")
+
+
+def applied(page) -> str:
+    """Apply now, and how the run ended."""
+    page.click("[data-apply]")
+    page.wait_for_selector("[data-apply]:enabled", timeout=60_000)
+    return page.get_attribute("[data-run-status]", "data-status")
+
+
+def test_a_private_repository_over_ssh_then_https(spoon_server, page, new_user_logged_in):
+    """A deploy key made in the page, then a token typed in it, each cloning
+    from a real git server in the user's box's network namespace."""
+    token = "tok-BROWSER-CANARY-3c9d"
+    page.on("dialog", lambda dialog: dialog.accept())
+    username = new_user_logged_in(page, spoon_server, "/terminal/")
+    wait_connected(page)  # the box runs: the git server joins its network
+    page.goto(spoon_server.url + "/settings/dotfiles/")
+    page.check("[name=access][value=deploy_key]")
+    page.click("[data-generate-key]")
+    page.wait_for_selector("[data-message]:has-text('A new deploy key is made')")
+    public_key = page.input_value("[data-public-key]")
+    assert public_key.startswith("ssh-ed25519 ") and f"spoon-dotfiles-{username}-" in public_key
+    assert page.locator("[data-fingerprint]").inner_text().startswith("SHA256:")
+    server = git_server.start(f"spoon-box-{username}", token=token, authorized_key=public_key)
+    try:
+        page.fill("#repo_url", server.ssh_url)
+        page.click("[data-config] button[type=submit]")
+        page.wait_for_selector("[data-message]:has-text('Repository settings saved')")
+        assert applied(page) == "succeeded"
+        log = page.locator("[data-log]").inner_text()
+        assert "with your deploy key" in log and "trusting 127.0.0.1:12222's host key" in log
+
+        page.check("[name=access][value=token]")
+        page.fill("#repo_url", server.http_url)
+        page.click("[data-config] button[type=submit]")
+        page.wait_for_selector("[data-error-for=token]:has-text('Paste the token first')")
+        page.fill("#token", token)
+        page.click("[data-config] button[type=submit]")
+        page.wait_for_selector("[data-message]:has-text('Repository settings saved')")
+        assert page.is_visible("[data-token-saved]") and page.input_value("#token") == ""
+        assert applied(page) == "succeeded"
+        assert "with your token" in page.locator("[data-log]").inner_text()
+
+        page.reload()
+        page.wait_for_selector("[data-token-saved]:visible")
+        assert token not in page.content()
+        assert "saved" in page.get_attribute("#token", "placeholder")
+        page.click("[data-forget-token]")
+        page.wait_for_selector("[data-message]:has-text('The token is forgotten')")
+        assert page.is_checked("[name=access][value='']"), "public again"
+        page.check("[name=access][value=deploy_key]")
+        page.click("[data-remove-key]")
+        page.wait_for_selector("[data-message]:has-text('The deploy key is removed')")
+        assert not page.is_visible("[data-public-key]")
+        assert page.inner_text("[data-generate-key]") == "Generate a deploy key"
+    finally:
+        docker_engine.remove_container(server.name)
+    assert token not in spoon_server.output()

@@ -20,9 +20,9 @@ async function follow(id) {
   refreshRuns();
 }
 
-// What the setup's warnings and hints say, as sentences.
+// What the run's errors, warnings and hints say, as sentences.
 function notes(log) {
-  const note = /^spoon: (warning|hint): /;
+  const note = /^spoon: (error|warning|hint): /;
   return log
     .split("\n")
     .filter((text) => note.test(text))
