@@ -102,10 +102,11 @@ class Lease(models.Model):
         RUN = "run"
         DOTFILES = "dotfiles"
         STAFF = "staff", "staff terminal"
+        PREVIEW = "preview"
 
     # Kinds held while connected, which keep a box up only by their traffic
-    # (activity): an open, silent terminal tab lets its box go idle.
-    BY_TRAFFIC = (Kind.TERMINAL, Kind.STAFF)
+    # (activity): an open, silent terminal tab or preview lets its box go idle.
+    BY_TRAFFIC = (Kind.TERMINAL, Kind.STAFF, Kind.PREVIEW)
 
     box = models.ForeignKey(Box, on_delete=models.CASCADE, related_name="leases")
     kind = models.CharField(max_length=16, choices=Kind.choices)

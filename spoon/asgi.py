@@ -12,18 +12,23 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from boxes.health import log_startup_problems  # noqa: E402
+from previews.proxy import PreviewHosts  # noqa: E402
 from terminal.routing import websocket_urlpatterns as terminal_routes  # noqa: E402
 from workspaces.routing import websocket_urlpatterns as run_routes  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # A foreign Origin never connects: the session cookie alone would not
-        # stop cross-site WebSocket hijacking.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(terminal_routes + run_routes))
-        ),
-    }
+# Preview hosts (<port>--<box>.<SPOON_PREVIEW_DOMAIN>) go to the box, before
+# anything of Spoon's sees them.
+application = PreviewHosts(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            # A foreign Origin never connects: the session cookie alone would not
+            # stop cross-site WebSocket hijacking.
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(terminal_routes + run_routes))
+            ),
+        }
+    )
 )
 
 log_startup_problems()

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "dotfiles.apps.DotfilesConfig",
     "terminal",
     "workspaces",
+    "previews",
 ]
 
 MIDDLEWARE = [
@@ -177,9 +178,21 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SPOON_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # A preview host under Spoon's own domain could set a cookie for the
+    # whole domain (cookie tossing); __Host- cookies cannot be set that way.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_HSTS_SECONDS = env.int("SPOON_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SPOON_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SPOON_HSTS_PRELOAD", default=True)
+
+# Previews: http(s)://<port>--<box>.<SPOON_PREVIEW_DOMAIN>/ serves a port
+# of a box, on host names that are never Spoon's own. Empty turns them off.
+# "localhost" works with no DNS: browsers send every *.localhost to loopback.
+SPOON_PREVIEW_DOMAIN = env.str("SPOON_PREVIEW_DOMAIN", default="localhost").strip(".").lower()
+# Spoon's own address, where a private preview sends a visitor to sign in.
+# Unset: the preview domain itself, on the scheme and port the preview came on.
+SPOON_URL = env.str("SPOON_URL", default="").rstrip("/")
 
 # The Docker Engine. Unset means docker's own default (the local socket).
 DOCKER_HOST = env.str("DOCKER_HOST", default="")

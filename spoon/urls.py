@@ -15,6 +15,8 @@ urlpatterns = [
     path("terminal/", include("terminal.urls")),
     path("settings/", include("dotfiles.urls")),
     path("api/dotfiles/", include("dotfiles.api_urls")),
+    path("previews/", include("previews.urls")),
+    path("api/previews/", include("previews.api_urls")),
     path("", include("workspaces.urls")),
     path("admin/", admin.site.urls),
     # WebSockets, served by terminal.routing and workspaces.routing; named

@@ -73,6 +73,8 @@ def fill(route: str, things: dict, missing: bool) -> tuple[str, list[str]]:
             name = ("workspaces " if "workspaces" in route else "dotfiles ") + name
         if name in ("path", "name"):
             chosen = "MISSING_THING" if missing else things[name]
+        elif name == "port":  # a port of the requester's own box: there is no one else's
+            chosen = "8081" if missing else "8080"
         elif name in things:
             chosen = str(MISSING) if missing else things[name]
         else:  # the admin's ids: as a user who is not staff, all alike

@@ -1,0 +1,139 @@
+"""Connections to a port in a box. Each is a spoon-relay process (socat on
+the box's own loopback) opened through the stream primitive: no route from
+the host to the box, so previews work with the box's network off and on a
+remote engine. A box is held for previews (a preview lease, which only its
+traffic keeps up) while its connections are in use and IDLE_SECONDS after;
+an unused connection is kept that long too, for the next request."""
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from boxes import leases, processes
+from boxes.models import Box, Lease
+from boxes.use import using_box_async
+
+logger = logging.getLogger(__name__)
+
+IDLE_SECONDS = 30.0
+RELAY = "/usr/local/bin/spoon-relay"
+
+
+class NothingListens(Exception):
+    pass
+
+
+class Relay:
+    """One TCP connection to a port in the box."""
+
+    def __init__(self, process: processes.BoxProcess):
+        self.process = process
+        self.errors = bytearray()
+        self.idle_since = time.monotonic()
+
+    @classmethod
+    async def open(cls, box: Box, port: int) -> "Relay":
+        return cls(await processes.open_process(box, [RELAY, str(port)], stdin=True))
+
+    async def read(self) -> bytes:
+        """The next bytes from the server; b"" once it closed. Raises
+        NothingListens when the relay found nothing to connect to."""
+        while True:
+            stream, data = await self.process.read_tagged()
+            if not data:
+                if b"nothing listens" in self.errors:
+                    raise NothingListens()
+                return b""
+            if stream == processes.STDERR:
+                self.errors += data[:4096]
+                continue
+            return data
+
+    def write(self, data: bytes) -> None:
+        self.process.write(data)
+
+    async def drain(self) -> None:
+        await self.process.drain()
+
+    def close(self) -> None:
+        """socat ends once its input does."""
+        with contextlib.suppress(OSError, RuntimeError):
+            self.process.close_input()
+        self.process.close()
+
+
+class BoxHold:
+    """The box, held for previews, and its unused connections by port."""
+
+    def __init__(self, box: Box):
+        self.box = box
+        self.ready = asyncio.Event()
+        self.error: Exception | None = None
+        self.busy = 0
+        self.last_used = time.monotonic()
+        self.idle: dict[int, list[Relay]] = {}
+        self.task = asyncio.create_task(self._hold(), name=f"preview hold {box.username}")
+
+    async def _hold(self) -> None:
+        try:
+            async with using_box_async(self.box.user, Lease.Kind.PREVIEW, "previews") as box:
+                self.box = box
+                self.ready.set()
+                while self.busy or time.monotonic() - self.last_used < IDLE_SECONDS:
+                    await asyncio.sleep(min(5.0, IDLE_SECONDS / 3))
+                    self._close_idle(older_than=IDLE_SECONDS)
+        except Exception as exc:  # the box could not be had: say so to whoever waits
+            logger.warning("previews: could not hold %s: %s", self.box.container_name, exc)
+            self.error = exc
+            self.ready.set()
+        finally:
+            if _holds.get(self.box.pk) is self:
+                del _holds[self.box.pk]
+            self._close_idle(older_than=0)
+
+    def used(self) -> None:
+        """Traffic: activity on the box, written at most every so often."""
+        self.last_used = time.monotonic()
+        if leases.activity_due(self.box):
+            asyncio.get_running_loop().run_in_executor(None, leases.touch, self.box)
+
+    async def connection(self, port: int) -> tuple[Relay, bool]:
+        """A connection to port: an unused one (True) or a new one (False)."""
+        self.used()
+        kept = self.idle.get(port, [])
+        while kept:
+            relay = kept.pop()
+            if time.monotonic() - relay.idle_since < IDLE_SECONDS:
+                return relay, True
+            relay.close()
+        return await Relay.open(self.box, port), False
+
+    def give_back(self, port: int, relay: Relay) -> None:
+        relay.idle_since = time.monotonic()
+        self.idle.setdefault(port, []).append(relay)
+
+    def broken(self) -> None:
+        """The box went away under it (stopped, removed): the next request holds it anew."""
+        if _holds.get(self.box.pk) is self:
+            del _holds[self.box.pk]
+        self.last_used = 0
+        self.task.cancel()
+
+    def _close_idle(self, older_than: float) -> None:
+        now = time.monotonic()
+        for relays in self.idle.values():
+            for relay in [r for r in relays if now - r.idle_since >= older_than]:
+                relays.remove(relay)
+                relay.close()
+
+
+_holds: dict[int, BoxHold] = {}
+
+
+def hold(box: Box) -> BoxHold:
+    """The box's hold, made (which starts the box if it is stopped) if needed."""
+    current = _holds.get(box.pk)
+    if current is None or current.task.done():
+        current = _holds[box.pk] = BoxHold(box)
+    return current
