@@ -35,7 +35,7 @@ def parse(host: str) -> Target | None:
     return Target(host, port if 1 <= port <= 65535 else None, match.group(2))
 
 
-def base_url(scheme: str, spoon_host: str, port: int, box_name: str) -> str:
+def base_url(scheme: str, spoon_host: str, port: int | str, box_name: str) -> str:
     """A preview's address, built on a page of Spoon served at spoon_host
     (its port, if any, is the previews' too: the same server serves both)."""
     _, _, server_port = spoon_host.rpartition(":") if ":" in spoon_host else ("", "", "")

@@ -4,22 +4,28 @@ preview host with a ticket, if the preview is theirs to open."""
 import urllib.parse
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 
 from boxes import lifecycle
-from previews import access, hosts
+from previews import access, hosts, pages
 
 
 @login_required
 def open_preview(request):
-    target = hosts.parse(request.GET.get("host", ""))
+    host = request.GET.get("host", "")
+    target = hosts.parse(host)
     if target is None or target.port is None:
-        raise Http404("not a preview address")
+        return answer(pages.bad_address(host))
     lifecycle.box_for(request.user)  # a user's own box has its name before it first starts
     verdict, _ = access.decide(access.Visitor(user_id=request.user.pk), target, fresh=True)
     if verdict != access.ALLOW:
-        raise Http404("not yours to open")  # exactly as a missing box
+        return answer(pages.missing(target.host))  # exactly as a missing box
     back = request.GET.get("next", "/")
     query = urllib.parse.urlencode({"ticket": access.issue_ticket(request.user, target),
                                     "next": back})  # fmt: skip
     return HttpResponseRedirect(f"{request.scheme}://{target.host}/__spoon/auth?{query}")
+
+
+def answer(page) -> HttpResponse:
+    status, _, body = page
+    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")

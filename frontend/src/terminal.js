@@ -5,6 +5,7 @@
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
+import { previewOf } from "./previews.js";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
 import { ClipboardAddon } from "@xterm/addon-clipboard";
 import { call, socketUrl } from "./api.js";
@@ -74,7 +75,10 @@ export async function startTerminal(root) {
   });
   const fit = new FitAddon();
   term.loadAddon(fit);
-  term.loadAddon(new WebLinksAddon());
+  // A link to a server in the box (localhost, 127.0.0.1, 0.0.0.0) opens its preview.
+  term.loadAddon(new WebLinksAddon((event, uri) => {
+    window.open(previewOf(uri, root.dataset.previewPattern) || uri, "_blank", "noopener");
+  }));
   term.loadAddon(new Unicode11Addon());
   // What tmux copies (a mouse selection) reaches the system clipboard through
   // its clipboard escape (OSC 52). Writes only: nothing in the box may read
