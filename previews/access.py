@@ -117,14 +117,23 @@ def redeem_link(token: str, target: Target) -> Visitor | None:
 _decisions: dict[tuple[Visitor, Target], tuple[float, str, Box | None]] = {}
 
 
+def kept_decision(visitor: Visitor, target: Target) -> tuple[str, Box | None] | None:
+    """A decision made less than DECISION_SECONDS ago: no database, so the
+    event loop may ask."""
+    kept = _decisions.get((visitor, target))
+    if kept and time.monotonic() - kept[0] < DECISION_SECONDS:
+        return kept[1], kept[2]
+    return None
+
+
 def decide(visitor: Visitor, target: Target, fresh: bool = False) -> tuple[str, Box | None]:
     """ALLOW (and the box), SIGN_IN (nobody known yet: perhaps the owner), or
     MISSING (no such box, or not this visitor's to open). Reads the database:
     call it off the event loop. Reused for DECISION_SECONDS unless fresh."""
+    kept = None if fresh else kept_decision(visitor, target)
+    if kept:
+        return kept
     now = time.monotonic()
-    kept = _decisions.get((visitor, target))
-    if kept and now - kept[0] < DECISION_SECONDS and not fresh:
-        return kept[1], kept[2]
     verdict, box = _decide(visitor, target)
     if len(_decisions) > 10_000:
         _decisions.clear()

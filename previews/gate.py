@@ -50,7 +50,8 @@ async def admitted(scope, target: Target):
     if not target.box_name or target.port is None:
         return None, pages.bad_address(target.host)
     visitor = access.read_cookie(header(scope, b"cookie"), target, scheme)
-    verdict, box = await asyncio.to_thread(access.decide, visitor, target)
+    decision = access.kept_decision(visitor, target)
+    verdict, box = decision or await asyncio.to_thread(access.decide, visitor, target)
     if verdict == access.ALLOW:
         return box, None
     if verdict == access.SIGN_IN and scope.get("method") in ("GET", "HEAD"):

@@ -3,6 +3,7 @@ standard library only): python3 previewapp.py PORT [ADDRESS].
 
   GET  /          a page that opens a WebSocket back to its own host
   GET  /headers   the request's method, path and headers as JSON
+  GET  /close     "ok", then the server closes the connection
   GET  /stream    five chunks, 0.2 s apart (chunked)
   GET  /big?mb=N  N MB of bytes, with a Content-Length
   POST /upload    the body's length and sha256 as JSON
@@ -35,6 +36,7 @@ CHUNK = bytes(range(256)) * 256  # 64 KiB
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, as real servers do
 
     def log_message(self, *args):
         pass
@@ -56,6 +58,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers = {name.lower(): value for name, value in self.headers.items()}
             seen = {"method": self.command, "path": self.path, "headers": headers}
             return self.send(200, json.dumps(seen).encode())
+        if path == "/close":
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.close_connection = True
+            return None
         if path == "/stream":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")

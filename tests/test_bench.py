@@ -73,3 +73,15 @@ def test_bench_tmux_memory_runs(engine):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| (empty pane, baseline)" in result.stdout
     assert "|                  1000 |" in result.stdout
+
+
+def test_bench_preview_runs(engine):
+    result = subprocess.run(
+        [sys.executable, "bench/preview.py", "--requests", "10", "--megabytes", "2",
+         "--connections", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in ("keep-alive GET p50", "download 2 MB", "new connection, first byte p50"):
+        assert row in result.stdout
+    assert not [c for c in docker_engine.list_containers({}) if "bench" in c.name]
