@@ -7,14 +7,18 @@ import asyncio
 import hashlib
 import http.client
 import json
+import os
+import subprocess
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import websockets
 
 from boxes import docker_engine
 from tests.previews_support import PreviewClient, relays, run_app
+from tests.support import REPO, free_port, wait_for_port
 
 PASSWORD = "a-long-test-password"
 
@@ -193,3 +197,118 @@ def test_the_ports_list_names_what_listens_and_a_stopped_box_starts_on_a_visit(o
         assert response.getheader("Retry-After") == "2"
     response, body = owner.until_up(host)
     assert response.status == 502, "up again, and its app is gone with the stop"
+
+
+@pytest.fixture
+def nginx(spoon_server, tmp_path):
+    """Debian's nginx on a loopback port, in front of spoon_server, with the
+    reference proxy lines (deploy/nginx/spoon-proxy.conf) and a wildcard
+    server name; its port."""
+    port = free_port()
+    os.chmod(tmp_path, 0o755)
+    temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for folder in temp.values():
+        folder.mkdir(mode=0o777)
+        os.chmod(folder, 0o777)
+    (tmp_path / "nginx.conf").write_text(f"""
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+    upstream spoon {{ server 127.0.0.1:{spoon_server.port}; }}
+    map $http_upgrade $spoon_connection {{ default upgrade; "" close; }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost *.localhost;
+        include {REPO}/deploy/nginx/spoon-proxy.conf;
+    }}
+}}
+""")
+    process = subprocess.Popen(
+        ["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+         "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_previews_work_behind_the_reference_nginx(owner, nginx, spoon_server):
+    behind = PreviewClient(SimpleNamespace(port=nginx, log_path=spoon_server.log_path))
+    behind.log_in(owner.name, PASSWORD)
+    host = behind.host(8080, owner.name)
+    response, _ = behind.sign_in(host)
+    assert response.status == 302, "signed in through Spoon, behind nginx too"
+    response, body = behind.request(host, "GET", "/headers")
+    seen = json.loads(body)["headers"]
+    assert response.status == 200 and seen["host"] == host and "x-forwarded-for" in seen
+
+    connection = http.client.HTTPConnection("127.0.0.1", nginx, timeout=30)
+    response = behind.send(connection, host, "GET", "/stream")
+    arrivals = []
+    while response.readline():
+        arrivals.append(time.monotonic())
+    assert arrivals[-1] - arrivals[0] > 0.6, "nginx passes a stream as it comes"
+    connection.close()
+
+    upload = bytes(range(256)) * (40 * 1024)  # 10 MB
+    response, body = behind.request(host, "POST", "/upload", body=upload)
+    assert json.loads(body)["sha256"] == hashlib.sha256(upload).hexdigest()
+
+    async def echo():
+        async with websockets.connect(
+            f"ws://{host}/echo", host="127.0.0.1", port=nginx, origin=f"http://{host}",
+            additional_headers={"Cookie": behind.cookies[host]},
+        ) as socket:  # fmt: skip
+            await socket.send("through nginx")
+            return await socket.recv()
+
+    assert asyncio.run(echo()) == "through nginx"
+
+
+def test_the_reference_nginx_config_is_valid(tmp_path):
+    """deploy/nginx/spoon.conf as an operator installs it, with a certificate
+    at its paths: `nginx -t` takes it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "spoon.example.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "privkey.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())
+    )  # fmt: skip
+    site = (REPO / "deploy/nginx/spoon.conf").read_text()
+    site = site.replace("/etc/ssl/spoon/", f"{tmp_path}/")
+    site = site.replace("/etc/nginx/spoon-proxy.conf", str(REPO / "deploy/nginx/spoon-proxy.conf"))
+    (tmp_path / "spoon.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{ include {tmp_path}/spoon.conf; }}\n"
+    )
+    checked = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+         "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr

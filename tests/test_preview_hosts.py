@@ -1,0 +1,54 @@
+"""Preview host names and the preview cookie, without a server."""
+
+import pytest
+
+from previews import access, hosts
+from previews.hosts import Target
+
+
+@pytest.mark.parametrize(
+    "host, expected",
+    [("localhost:8000", None), ("127.0.0.1:8000", None), ("spoon.example.com", None),
+     ("8080--alice.localhost:8000", Target("8080--alice.localhost:8000", 8080, "alice")),
+     ("8080--Alice.LOCALHOST", Target("8080--alice.localhost", 8080, "alice")),
+     ("70000--alice.localhost", Target("70000--alice.localhost", None, "alice")),
+     ("0--alice.localhost", Target("0--alice.localhost", None, "alice")),
+     ("www.localhost", Target("www.localhost", None, "")),
+     ("8080--a.b.localhost", Target("8080--a.b.localhost", None, "")),
+     ("8080-alice.localhost", Target("8080-alice.localhost", None, ""))],
+)  # fmt: skip
+def test_preview_hosts(host, expected):
+    assert hosts.parse(host) == expected
+
+
+def test_an_empty_domain_turns_previews_off(settings):
+    settings.SPOON_PREVIEW_DOMAIN = ""
+    assert hosts.parse("8080--alice.localhost:8000") is None
+
+
+def test_addresses_built_on_spoons_pages(settings):
+    assert hosts.base_url("http", "localhost:8000", 8080, "alice") == (
+        "http://8080--alice.localhost:8000"
+    )
+    settings.SPOON_PREVIEW_DOMAIN = "spoon.example.com"
+    assert hosts.base_url("https", "spoon.example.com", 5173, "bo") == (
+        "https://5173--bo.spoon.example.com"
+    )
+    target = hosts.parse("5173--bo.spoon.example.com")
+    assert hosts.spoon_url("https", target) == "https://spoon.example.com"
+    settings.SPOON_URL = "https://spoon.example.org"
+    assert hosts.spoon_url("https", target) == "https://spoon.example.org"
+
+
+def test_a_cookie_holds_for_its_own_host_only():
+    target = hosts.parse("8080--alice.localhost:8000")
+    other = hosts.parse("8081--alice.localhost:8000")
+    cookie = access.set_cookie(target, access.Visitor(user_id=7), "http").decode()
+    assert "HttpOnly" in cookie and "Domain" not in cookie and "Secure" not in cookie
+    pair = cookie.split(";")[0]
+    assert access.read_cookie(pair, target, "http") == access.Visitor(user_id=7)
+    assert access.read_cookie(pair, other, "http") == access.NOBODY
+    assert access.read_cookie(pair.replace("=", "=x", 1), target, "http") == access.NOBODY
+    secure = access.set_cookie(target, access.Visitor(user_id=7), "https").decode()
+    assert secure.startswith("__Host-spoon_preview=") and "; Secure" in secure
+    assert access.without_our_cookie(f"a=1; {pair}; b=2", "http") == "a=1; b=2"
