@@ -177,6 +177,15 @@ def test_another_user_gets_404_until_shared_and_a_public_link_works_signed_out(o
     assert other.request(host, "GET", "/headers")[0].status == 404
 
 
+def test_staff_have_no_preview_access_to_users_ports(owner, spoon_server):
+    staff = PreviewClient(spoon_server)
+    staff.name = f"s{uuid.uuid4().hex[:8]}"
+    spoon_server.create_user(staff.name, PASSWORD, staff=True)
+    staff.log_in(staff.name, PASSWORD)
+    response, body = staff.sign_in(owner.host(8080, owner.name))
+    assert response.status == 404 and b"No preview here" in body, "staff are users here"
+
+
 def test_the_ports_list_names_what_listens_and_a_stopped_box_starts_on_a_visit(owner):
     status, listed = owner.spoon_api("GET", "/api/previews/ports/")
     assert status == 200 and listed["running"]

@@ -49,7 +49,7 @@ def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
             if line.startswith("Spoon: open"):
                 break
         text = "".join(output)
-        assert f"http://127.0.0.1:{port}/" in text, text
+        assert f"http://localhost:{port}/" in text, "localhost: previews sign in there too"
         username, password = re.search(r"First user: (\S+)  password: (\S+)", text).groups()
         wait_for_port(port)
         assert log_in(f"http://127.0.0.1:{port}", username, password) == "/"
