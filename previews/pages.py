@@ -47,10 +47,12 @@ def nothing_listens(host: str, port: int):
     return page(
         502,
         f"Nothing listens on {port}",
-        f"Nothing listens on {port} in the box. Start the server, then reload this page.",
+        f"Nothing listens on {port} in the box. Start the server: this page reloads itself "
+        "every few seconds and shows it once it answers.",
         host,
         "Servers must listen on 127.0.0.1 or 0.0.0.0 (or ::1) in the box, such as "
         f"python3 -m http.server {port} or npm run dev -- --port {port}.",
+        reload=5,
     )
 
 

@@ -80,7 +80,7 @@ async def serve_sign_in(scope, receive, send, target: Target) -> None:
                                  [(b"set-cookie", cookie)])  # fmt: skip
     if visitor is None:
         return await respond(send, pages.missing(target.host))
-    if not back.startswith("/") or back.startswith("//"):
+    if not back.startswith("/") or back[1:2] in ("/", "\\"):  # never to another site
         back = "/"
     await respond(send, redirect(back, access.set_cookie(target, visitor, scheme)))
 

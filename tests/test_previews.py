@@ -126,6 +126,9 @@ def test_bad_addresses_and_ports_answer_pages_that_say_what_to_do(owner):
     assert response.status == 502
     assert b"Nothing listens on 9999 in the box" in body
     assert b"Servers must listen on 127.0.0.1 or 0.0.0.0" in body
+    ticketless = owner.request(owner.host(8080, owner.name), "GET",
+                               "/__spoon/auth?ticket=forged&next=/x", cookie=False)  # fmt: skip
+    assert ticketless[0].status == 404, "a forged ticket signs no one in"
     forged = owner.cookies[owner.host(8080, owner.name)].replace("=", "=x", 1)
     response, _ = owner.request(owner.host(8080, owner.name), cookie=False,
                                 headers={"Cookie": forged})  # fmt: skip
