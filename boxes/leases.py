@@ -39,7 +39,8 @@ def renew(lease: Lease, seconds: int | None = None) -> bool:
     renewed = Lease.objects.filter(pk=lease.pk).update(renewed_at=now, expires_at=expires)
     if renewed:
         lease.renewed_at, lease.expires_at = now, expires
-        touch(lease.box)
+        if lease.kind not in Lease.BY_TRAFFIC:  # a heartbeat of an open, silent tab is not use
+            touch(lease.box)
     return bool(renewed)
 
 

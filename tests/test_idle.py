@@ -58,6 +58,21 @@ async def test_an_open_silent_terminal_does_not_keep_its_box(alice):
     assert await asyncio.to_thread(docker_engine.container_state, box.container_name) is None
 
 
+@pytest.mark.parametrize(
+    "kind, activity", [(Lease.Kind.TERMINAL, False), (Lease.Kind.PREVIEW, False),
+                       (Lease.Kind.STAFF, False), (Lease.Kind.RUN, True)],
+)  # fmt: skip
+def test_a_heartbeat_is_activity_only_for_work(make_user, settings, kind, activity):
+    settings.SPOON_ACTIVITY_WRITE_SECONDS = 0
+    box = lifecycle.box_for(make_user())
+    lease = leases.acquire(box, kind, "a tab left open")
+    idle_for(box.user, minutes=5)
+    before = Box.objects.get(pk=box.pk).last_activity_at
+    leases.keep(lease)
+    after = Box.objects.get(pk=box.pk).last_activity_at
+    assert (after > before) is activity, "a silent tab's heartbeat must not keep its box up"
+
+
 async def test_work_in_the_box_holds_it_and_a_terminal_alone_does_not(alice):
     def reap_with(kind):
         box = lifecycle.ensure_box(alice)
