@@ -13,10 +13,12 @@ Anything a visitor may not open answers exactly as a missing one."""
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
 
 from django.core import signing
 from django.db import IntegrityError
+from django.utils import timezone
 
 from boxes.models import Box
 from previews.hosts import Target
@@ -98,6 +100,9 @@ def redeem_ticket(ticket: str, target: Target) -> Visitor | None:
         SpentTicket.objects.create(nonce=data["n"])
     except IntegrityError:
         return None
+    # Spent nonces are only needed while their tickets could still be valid.
+    stale = timezone.now() - timedelta(seconds=TICKET_SECONDS * 2)
+    SpentTicket.objects.filter(spent_at__lt=stale).delete()
     return Visitor(user_id=data["u"])
 
 
