@@ -78,6 +78,11 @@ def claimed(box: Box, wait: bool = True):
     deadline = time.monotonic() + CLAIM_SECONDS
     token = uuid.uuid4().hex
     while True:
+        if _looks_claimed(box) and wait and time.monotonic() <= deadline:
+            # Waiters poll with a plain read: taking the write lock 20 times a
+            # second each, they starved the holder's release on SQLite.
+            time.sleep(0.05)
+            continue
         with transaction.atomic():
             box = Box.objects.select_for_update().get(pk=box.pk)
             now = timezone.now()
@@ -98,6 +103,11 @@ def claimed(box: Box, wait: bool = True):
         # Only our own claim: one that lapsed may have passed to someone else.
         Box.objects.filter(pk=box.pk, claim_token=token).update(claimed_until=None, claim_token="")
         box.claimed_until, box.claim_token = None, ""
+
+
+def _looks_claimed(box: Box) -> bool:
+    until = Box.objects.filter(pk=box.pk).values_list("claimed_until", flat=True).first()
+    return until is not None and until >= timezone.now()
 
 
 def _is_current(box: Box, found: docker_engine.ContainerState | None, image_id: str) -> bool:
