@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from boxes import audit, health
 from boxes.status import status_of
+from spoon import health as spoon_health
 from spoon.json_api import error, is_json_path
 from workspaces.models import Run, Workspace
 
@@ -17,8 +18,11 @@ from workspaces.models import Run, Workspace
 @never_cache
 def healthz(request):
     docker = health.engine_status()
-    ok = health.is_ok(docker)
-    return JsonResponse({"ok": ok, "docker": docker}, status=200 if ok else 503)
+    database = spoon_health.database_status()
+    channel_layer = spoon_health.channel_layer_status()
+    ok = health.is_ok(docker) and database["ok"] and channel_layer["ok"]
+    answer = {"ok": ok, "docker": docker, "database": database, "channel_layer": channel_layer}
+    return JsonResponse(answer, status=200 if ok else 503)
 
 
 @login_required

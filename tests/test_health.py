@@ -23,8 +23,24 @@ def test_healthz_ok(client, engine, settings):
             "image_present": True,
             "error": None,
         },
+        "database": {"ok": True, "error": None},
+        "channel_layer": {"ok": True, "backend": "InMemoryChannelLayer", "error": None},
     }
     assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_reports_the_redis_channel_layer(client, engine, settings, redis_url):
+    from spoon.settings import redis_channel_layers
+
+    settings.CHANNEL_LAYERS = redis_channel_layers(redis_url)
+    body = client.get("/healthz").json()
+    assert body["channel_layer"] == {"ok": True, "backend": "RedisChannelLayer", "error": None}
+    settings.CHANNEL_LAYERS = redis_channel_layers("redis://127.0.0.1:1/0")  # nothing there
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    error = response.json()["channel_layer"]["error"]
+    assert error.startswith("The channel layer (RedisChannelLayer) does not answer")
+    assert "check REDIS_URL and that Redis runs" in error
 
 
 @override_settings(DOCKER_HOST=MISSING_SOCKET)
