@@ -57,7 +57,9 @@ def test_database_and_redis_urls_are_honoured(tmp_path):
     assert found["db_engine"] == "django.db.backends.postgresql"
     assert found["db_name"] == "spoon"
     assert found["layer"] == "channels_redis.core.RedisChannelLayer"
-    assert found["layer_config"] == {"hosts": ["redis://127.0.0.1:6379/0"]}
+    assert found["layer_config"] == {
+        "hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": None}]
+    }
 
 
 def test_development_generates_no_key_when_one_is_given(tmp_path):
