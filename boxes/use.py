@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from django.conf import settings
 from django.db import connections
 
-from boxes import leases, lifecycle
+from boxes import commands, leases, lifecycle
 from boxes.models import Box, Lease
 
 
@@ -74,6 +74,16 @@ async def using_box_async(
     finally:
         # Shielded whole: a second cancel must not leave the lease renewed or held.
         await asyncio.shield(_let_go_async(lease, stop, beat))
+
+
+def run_if_running(user, kind: str, holder: str, argv: list[str]) -> commands.Result | None:
+    """Run argv in the user's box if it runs already, held as above on the
+    image it runs; None when it is not running (a listing never starts it)."""
+    box = Box.objects.filter(user=user, state=Box.State.RUNNING).first()
+    if box is None:
+        return None
+    with using_box(user, kind, holder, preferred_image=box.running_image) as box:
+        return commands.run(box, argv)
 
 
 def _take_lease(user, kind: str, holder: str) -> Lease:

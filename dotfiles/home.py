@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from boxes import commands
-from boxes.models import Box, Lease
-from boxes.use import using_box
+from boxes.models import Lease
+from boxes.use import run_if_running, using_box
 from dotfiles import validation
 from dotfiles.models import OverlayFile
 
@@ -34,14 +34,8 @@ class TooLargeToRead(ValidationError):
 def dotfiles_not_in_overlay(user) -> list[dict] | None:
     """The home's top-level dot-files the overlay does not have; None while
     the box is not running (listing them never starts it)."""
-    box = Box.objects.filter(user=user, state=Box.State.RUNNING).first()
-    if box is None:
-        return None
-    with using_box(
-        user, Lease.Kind.DOTFILES, "listing your home", preferred_image=box.running_image
-    ) as box:
-        found = commands.run(box, ["sh", "-c", LIST])
-    if not found.ok:
+    found = run_if_running(user, Lease.Kind.DOTFILES, "listing your home", ["sh", "-c", LIST])
+    if found is None or not found.ok:
         return None
     mine = set(OverlayFile.objects.filter(user=user).values_list("path", flat=True))
     files = []

@@ -5,9 +5,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from boxes import commands
 from boxes.models import Box, Lease
-from boxes.use import using_box
+from boxes.use import run_if_running
 from previews.models import PortShare
 
 # LISTEN 0 5 127.0.0.1:8080 0.0.0.0:* users:(("python3",pid=74,fd=3))
@@ -20,14 +19,8 @@ REACHABLE = {"127.0.0.1", "0.0.0.0", "*", "[::]", "[::1]", "[::ffff:127.0.0.1]"}
 def listening(user) -> list[dict] | None:
     """[{"port", "address", "process", "reachable"}] by port; None while the
     box is not running (listing never starts it)."""
-    box = Box.objects.filter(user=user, state=Box.State.RUNNING).first()
-    if box is None:
-        return None
-    with using_box(
-        user, Lease.Kind.PREVIEW, "listing ports", preferred_image=box.running_image
-    ) as box:
-        found = commands.run(box, ["ss", "-Hltnp"])
-    if not found.ok:
+    found = run_if_running(user, Lease.Kind.PREVIEW, "listing ports", ["ss", "-Hltnp"])
+    if found is None or not found.ok:
         return None
     ports: dict[int, dict] = {}
     for line in found.output.decode(errors="replace").splitlines():
