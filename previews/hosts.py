@@ -38,8 +38,7 @@ def parse(host: str) -> Target | None:
 def base_url(scheme: str, spoon_host: str, port: int | str, box_name: str) -> str:
     """A preview's address, built on a page of Spoon served at spoon_host
     (its port, if any, is the previews' too: the same server serves both)."""
-    _, _, server_port = spoon_host.rpartition(":") if ":" in spoon_host else ("", "", "")
-    suffix = f":{server_port}" if server_port.isdigit() else ""
+    suffix = port_suffix(spoon_host)
     return f"{scheme}://{port}--{box_name}.{settings.SPOON_PREVIEW_DOMAIN}{suffix}"
 
 
@@ -48,6 +47,10 @@ def spoon_url(scheme: str, target: Target) -> str:
     domain on the preview's own scheme and port."""
     if settings.SPOON_URL:
         return settings.SPOON_URL
-    _, _, port = target.host.rpartition(":") if ":" in target.host else ("", "", "")
-    suffix = f":{port}" if port.isdigit() else ""
-    return f"{scheme}://{settings.SPOON_PREVIEW_DOMAIN}{suffix}"
+    return f"{scheme}://{settings.SPOON_PREVIEW_DOMAIN}{port_suffix(target.host)}"
+
+
+def port_suffix(host: str) -> str:
+    """ ":8000" of a Host header that names a port, else ""."""
+    _, _, port = host.rpartition(":")
+    return f":{port}" if port.isdigit() else ""
