@@ -73,30 +73,28 @@ def claimed(box: Box, wait: bool = True):
 
     The row lock is held only to take the claim, never across Docker calls:
     on SQLite that lock is the whole database's. Others wait for the claim
-    (wait=True) or are told None (wait=False).
+    (wait=True) or are told None (wait=False). A waiter gives up only on a
+    holder that kept one claim past CLAIM_SECONDS; a queue of holders that
+    each finish is progress, however long it is.
     """
-    deadline = time.monotonic() + CLAIM_SECONDS
     token = uuid.uuid4().hex
+    waiting_on, deadline = None, 0.0
     while True:
-        if _looks_claimed(box) and wait and time.monotonic() <= deadline:
-            # Waiters poll with a plain read: taking the write lock 20 times a
-            # second each, they starved the holder's release on SQLite.
-            time.sleep(0.05)
-            continue
-        with transaction.atomic():
-            box = Box.objects.select_for_update().get(pk=box.pk)
-            now = timezone.now()
-            if not box.is_claimed(now):
-                box.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
-                box.claim_token = token
-                box.save(update_fields=["claimed_until", "claim_token"])
+        holder = _claim_holder(box)
+        if holder is None or not wait:
+            if _take_claim(box, token):
                 break
-        if not wait:
-            yield None
-            return
-        if time.monotonic() > deadline:
+            if not wait:
+                yield None
+                return
+        elif holder != waiting_on:
+            waiting_on, deadline = holder, time.monotonic() + CLAIM_SECONDS
+        elif time.monotonic() > deadline:
             raise BoxError(f"{box.container_name} stayed busy for {CLAIM_SECONDS} s.")
+        # Waiters poll with a plain read: taking the write lock 20 times a
+        # second each, they would starve the holder's release on SQLite.
         time.sleep(0.05)
+    box = Box.objects.get(pk=box.pk)
     try:
         yield box
     finally:
@@ -105,15 +103,29 @@ def claimed(box: Box, wait: bool = True):
         box.claimed_until, box.claim_token = None, ""
 
 
-def _looks_claimed(box: Box) -> bool:
-    until = Box.objects.filter(pk=box.pk).values_list("claimed_until", flat=True).first()
-    return until is not None and until >= timezone.now()
+def _claim_holder(box: Box) -> str | None:
+    """The token of the claim on the box, or None when it is free or lapsed."""
+    row = Box.objects.filter(pk=box.pk).values_list("claimed_until", "claim_token").first()
+    if row is None or row[0] is None or row[0] < timezone.now():
+        return None
+    return row[1]
 
 
-def _is_current(box: Box, found: docker_engine.ContainerState | None, image_id: str) -> bool:
+def _take_claim(box: Box, token: str) -> bool:
+    with transaction.atomic():
+        box = Box.objects.select_for_update().get(pk=box.pk)
+        now = timezone.now()
+        if box.is_claimed(now):
+            return False
+        box.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
+        box.claim_token = token
+        box.save(update_fields=["claimed_until", "claim_token"])
+        return True
+
+
+def _runs_as_wanted(box: Box, found: docker_engine.ContainerState | None, image_id: str) -> bool:
     return (
         box.state == Box.State.RUNNING
-        and not box.is_claimed()
         and found is not None
         and found.running
         and (found.image_id == image_id or box.update_pending)
@@ -139,12 +151,15 @@ def ensure_box(user, image: str = "", preferred_image: str = "", lease=None) -> 
     ref, image_id = images.resolve_image(explicit=image, preferred=preferred_image, box=box)
     found = docker_engine.container_state(box.container_name)
     _refuse_foreign(box, found)
-    if _is_current(box, found, image_id) and not (image and found.image_id != image_id):
+    wrong_image = bool(image) and found is not None and found.image_id != image_id
+    if not box.is_claimed() and _runs_as_wanted(box, found, image_id) and not wrong_image:
         leases.touch(box)
         return box
     with claimed(box) as box:
+        # Whoever held the claim before may have done it all already.
         found = docker_engine.container_state(box.container_name)
-        if not _is_current(box, found, image_id) or (image and found.image_id != image_id):
+        wrong_image = bool(image) and found is not None and found.image_id != image_id
+        if not _runs_as_wanted(box, found, image_id) or wrong_image:
             try:
                 _converge(box, found, ref, image_id, lease, explicit=bool(image))
             except (docker_engine.EngineError, BoxError) as exc:

@@ -114,8 +114,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the lock instead of failing at once.
     # IMMEDIATE takes the write lock when a transaction begins, so
     # select_for_update() (a no-op on SQLite) still serializes box changes.
+    # WAL lets readers go on while one writes, and a writer commit while they read.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL",
+        }
     )
     # Tests use a file, not shared-cache memory: there, concurrent writers
     # fail at once instead of waiting, and other processes cannot see it.

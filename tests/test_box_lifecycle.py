@@ -6,14 +6,13 @@ import sys
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.test import override_settings
 
 from boxes import commands, docker_engine, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
 from boxes.use import using_box
-from tests.support import REPO
+from tests.support import REPO, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,7 +110,7 @@ def test_twenty_concurrent_ensures_from_processes_leave_one_running_box(
     env = {
         **os.environ,
         "SPOON_DATA_DIR": str(settings.DATA_DIR),
-        "DATABASE_URL": f"sqlite:///{connections['default'].settings_dict['NAME']}",
+        "DATABASE_URL": database_url(),
         "SPOON_INSTANCE": settings.SPOON_INSTANCE,
         "SPOON_BOX_NETWORK": "none",
     }
@@ -127,7 +126,8 @@ def test_twenty_concurrent_ensures_from_processes_leave_one_running_box(
         for _ in range(20)
     ]
     outputs = [p.communicate(timeout=180)[0] for p in processes]
-    assert all(p.returncode == 0 for p in processes), outputs
+    failed = [out for p, out in zip(processes, outputs, strict=True) if p.returncode != 0]
+    assert not failed, "\n".join(failed)
     box = Box.objects.get(user=user)
     assert all(f"{box.container_name}: running" in out for out in outputs)
     found = docker_engine.list_containers({"spoon.user": box.username})
