@@ -18,6 +18,8 @@ import requests
 from django.conf import settings
 from docker import errors as docker_errors
 
+from spoon import metrics
+
 FIX_UNREACHABLE = (
     "Start the Docker Engine (as root: scripts/ensure-docker), "
     "or point DOCKER_HOST at one that runs."
@@ -67,6 +69,7 @@ def _client() -> docker.DockerClient:
                     timeout=settings.DOCKER_TIMEOUT,
                 )
             except docker_errors.DockerException as exc:
+                metrics.engine_errors.labels("connect", EngineUnreachable.__name__).inc()
                 raise EngineUnreachable(_unreachable_message(exc)) from exc
         return _clients[key]
 
@@ -85,6 +88,11 @@ def _reason(exc: Exception) -> str:
 def _call(fn: Callable, *args, **kwargs):
     """Run one docker-py call, turning its failures into EngineError."""
     calls[getattr(fn, "__name__", "call")] += 1
+    with metrics.engine_call(metrics.call_name(fn)):
+        return _translated(fn, *args, **kwargs)
+
+
+def _translated(fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except docker_errors.ImageNotFound as exc:
@@ -559,6 +567,7 @@ async def open_exec(exec_id: str, tty: bool) -> ExecStream:
     except OSError as exc:
         raise EngineUnreachable(_unreachable_message(exc)) from exc
     calls["exec_start"] += 1
+    metrics.engine_calls.labels("exec_start").inc()
     body = json.dumps({"Detach": False, "Tty": tty}).encode()
     writer.write(
         f"POST /v{client.api.api_version}/exec/{exec_id}/start HTTP/1.1\r\n"

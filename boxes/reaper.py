@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from boxes import docker_engine, labels, lifecycle, signals
 from boxes.models import Box, Lease
+from spoon import metrics
 
 # Stops run side by side: a stop is mostly waiting on the engine.
 PARALLEL_STOPS = 16
@@ -130,6 +131,11 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
     report.list_calls = used["containers"]
     report.api_calls = sum(used.values())
     report.seconds = time.monotonic() - started
+    if not dry_run:
+        metrics.reap_passes.inc()
+        metrics.reap_seconds.observe(report.seconds)
+        metrics.reap_stopped.inc(report.stopped)
+        metrics.reap_failures.inc(report.failed)
     return report
 
 

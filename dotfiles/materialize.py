@@ -31,6 +31,7 @@ from boxes.models import Box, Lease
 from boxes.use import using_box
 from dotfiles import encryption
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
+from spoon import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,9 @@ def _carry_out(
     run.finished_at = timezone.now()
     run.log = log.text
     run.save()
+    metrics.apply_seconds.labels(run.status).observe(
+        (run.finished_at - run.started_at).total_seconds()
+    )
     return run
 
 

@@ -207,6 +207,9 @@ SPOON_PREVIEW_DOMAIN = env.str("SPOON_PREVIEW_DOMAIN", default="localhost").stri
 # Unset: the preview domain itself, on the scheme and port the preview came on.
 SPOON_URL = env.str("SPOON_URL", default="").rstrip("/")
 
+# /metrics answers only `Authorization: Bearer <this>`; unset, there are none.
+SPOON_METRICS_TOKEN = env.str("SPOON_METRICS_TOKEN", default="")
+
 # The Docker Engine. Unset means docker's own default (the local socket).
 DOCKER_HOST = env.str("DOCKER_HOST", default="")
 DOCKER_TLS_VERIFY = env.str("DOCKER_TLS_VERIFY", default="")

@@ -8,6 +8,7 @@ from spoon import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("box/start", box_views.start, name="box-start"),
     path("box/stop", box_views.stop, name="box-stop"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -1,3 +1,5 @@
+import hmac
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -10,6 +12,7 @@ from django.views.decorators.http import require_GET
 from boxes import audit, health
 from boxes.status import status_of
 from spoon import health as spoon_health
+from spoon import metrics as spoon_metrics
 from spoon.json_api import error, is_json_path
 from workspaces.models import Run, Workspace
 
@@ -23,6 +26,27 @@ def healthz(request):
     ok = health.is_ok(docker) and database["ok"] and channel_layer["ok"]
     answer = {"ok": ok, "docker": docker, "database": database, "channel_layer": channel_layer}
     return JsonResponse(answer, status=200 if ok else 503)
+
+
+@require_GET
+@never_cache
+def metrics(request):
+    """Prometheus' page, for whoever has SPOON_METRICS_TOKEN; none without one."""
+    token = settings.SPOON_METRICS_TOKEN
+    if not token:
+        return HttpResponse("No metrics: SPOON_METRICS_TOKEN is not set.\n", status=404,
+                            content_type="text/plain")  # fmt: skip
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        answer = HttpResponse(
+            "Send Authorization: Bearer <SPOON_METRICS_TOKEN>.\n",
+            status=401,
+            content_type="text/plain",
+        )
+        answer["WWW-Authenticate"] = 'Bearer realm="spoon metrics"'
+        return answer
+    body, content_type = spoon_metrics.exposition(request.headers.get("Accept", ""))
+    return HttpResponse(body, content_type=content_type)
 
 
 @login_required

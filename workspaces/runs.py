@@ -13,6 +13,7 @@ from django.utils import timezone
 from boxes import commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
+from spoon import metrics
 from workspaces import credentials
 from workspaces.limits import Limits
 from workspaces.models import Agent, Run, Workspace
@@ -182,6 +183,10 @@ def carry_out(run: Run) -> Run:
     run.exit_code = result.exit_code
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "exit_code", "finished_at"])
+    if run.started_at:
+        metrics.run_seconds.labels("agent" if run.agent_id else "command", run.status).observe(
+            (run.finished_at - run.started_at).total_seconds()
+        )
     return run
 
 
