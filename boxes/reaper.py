@@ -9,12 +9,13 @@ reapers, or a reaper and an ensure, can run at once.
 """
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -137,6 +138,33 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
         metrics.reap_stopped.inc(report.stopped)
         metrics.reap_failures.inc(report.failed)
     return report
+
+
+def reap_every(
+    seconds: float,
+    write: Callable[[str], None],
+    idle_seconds: int | None = None,
+    passes: int | None = None,
+) -> None:
+    """A pass every `seconds`, for ever (or `passes` times): the long-running
+    reaper. A pass that fails (the engine or the database is down) is
+    written and the next one comes as usual: a reaper never gives up."""
+    done = 0
+    while passes is None or done < passes:
+        started = time.monotonic()
+        close_old_connections()  # a database restarted since the last pass
+        try:
+            report = reap(idle_seconds=idle_seconds)
+        except (docker_engine.EngineError, DatabaseError) as exc:
+            metrics.reap_failures.inc()
+            write(f"reapboxes: the pass failed: {exc}")
+        else:
+            for line in report.lines:
+                write(line)
+            write(report.summary())
+        done += 1
+        if passes is None or done < passes:
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
 
 
 def _in_thread(fn):

@@ -1,6 +1,8 @@
 """reapboxes: idle boxes stop, leases hold them, the engine and the rows agree."""
 
 import io
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
+from tests.support import REPO, bare_env, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,3 +174,50 @@ def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(
         assert docker_engine.container_state(box.container_name).running, (
             "what ensure handed out under a lease was not stopped by the reaper"
         )
+
+
+def test_the_long_running_reaper_stops_a_box_that_goes_idle_while_it_runs(engine, make_user):
+    box = lifecycle.ensure_box(make_user())
+    reaper_process = subprocess.Popen(
+        [sys.executable, "manage.py", "reapboxes", "--every", "0.5"],
+        cwd=REPO,
+        env=bare_env(
+            SPOON_DATA_DIR=str(REPO / ".test-data"),
+            SPOON_BOX_NETWORK="none",
+            DATABASE_URL=database_url(),
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        summary = next(line for line in reaper_process.stdout if line.startswith("reapboxes:"))
+        assert "kept" in summary, "a pass's summary comes as it is written"
+        make_idle(box)
+        for line in reaper_process.stdout:
+            if line.startswith(f"stopped {box.container_name}"):
+                break
+        assert docker_engine.container_state(box.container_name) is None
+        assert reaper_process.poll() is None, "it goes on after a pass"
+    finally:
+        reaper_process.terminate()
+        reaper_process.wait(timeout=10)
+
+
+def test_the_long_running_reaper_outlives_a_down_engine(settings):
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    lines = []
+    reaper.reap_every(0.01, lines.append, passes=3)
+    assert len(lines) == 3
+    assert all(line.startswith("reapboxes: the pass failed:") for line in lines)
+    assert "does not answer" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "arguments", [["--every", "0"], ["--every", "-5"], ["--every", "5", "--dry-run"]]
+)
+def test_every_takes_positive_seconds_without_dry_run(arguments):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="positive number of seconds"):
+        call_command("reapboxes", *arguments)
