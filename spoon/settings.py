@@ -56,6 +56,13 @@ if not SECRET_KEY:
             "and put it in the environment."
         )
     SECRET_KEY = _kept(DATA_DIR / "secret_key", get_random_secret_key)
+if PRODUCTION and len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too short for production (under 32 characters; a placeholder?): "
+        "make one with `python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+    )
+# Keys signed with before a rotation: sessions and links stay good while they last.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -81,6 +81,18 @@ def test_production_refuses_to_start_without_secret_key(tmp_path):
     assert not (tmp_path / "secret_key").exists()
 
 
+def test_production_refuses_a_placeholder_secret_key(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_PRODUCTION="true", SECRET_KEY="change-me"),
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is too short for production" in result.stderr
+
+
 def test_production_passes_check_deploy(tmp_path):
     env = bare_env(
         SPOON_DATA_DIR=str(tmp_path),
