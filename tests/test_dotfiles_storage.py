@@ -3,9 +3,9 @@
 import base64
 import io
 import os
-import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -59,16 +59,32 @@ def test_the_database_never_holds_plaintext(make_user):
     secret = Secret(user=user, name="API_TOKEN")
     secret.value = "SECRET-CANARY-5678"
     secret.save()
-    name = connection.settings_dict["NAME"]
-    connection.close()
-    raw = b"".join(
-        open(path, "rb").read() for path in (name, name + "-wal") if os.path.exists(path)
-    )
-    assert b"API_TOKEN" in raw, "the right database file was read"
+    raw = database_bytes()
+    assert b"API_TOKEN" in raw, "the right database files were read"
     for canary in (b"PLAINTEXT-CANARY-1234", b"SECRET-CANARY-5678"):
         assert canary not in raw
-    rows = sqlite3.connect(name).execute("select encrypted_value from dotfiles_secret").fetchall()
-    assert all(b"SECRET-CANARY" not in bytes(r[0]) for r in rows)
+
+
+def database_bytes() -> bytes:
+    """Every byte the database keeps on disk for this test: SQLite's file and
+    its write-ahead log, or PostgreSQL's table files (after a checkpoint)
+    and its write-ahead log."""
+    if connection.vendor == "sqlite":
+        name = connection.settings_dict["NAME"]
+        connection.close()
+        paths = [Path(name), Path(name + "-wal")]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+            cursor.execute("SHOW data_directory")
+            data = Path(cursor.fetchone()[0])
+            cursor.execute(
+                "SELECT pg_relation_filepath(oid) FROM pg_class WHERE relkind IN ('r', 't')"
+                " AND pg_relation_filepath(oid) IS NOT NULL"
+            )
+            paths = [data / row[0] for row in cursor.fetchall()]
+        paths += sorted((data / "pg_wal").glob("0*"))
+    return b"".join(path.read_bytes() for path in paths if path.exists())
 
 
 def test_rotation_moves_everything_to_the_first_key(make_user, settings):

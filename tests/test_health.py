@@ -24,7 +24,7 @@ def test_healthz_ok(client, engine, settings):
             "error": None,
         },
         "database": {"ok": True, "error": None},
-        "channel_layer": {"ok": True, "backend": "InMemoryChannelLayer", "error": None},
+        "channel_layer": {"ok": True, "backend": layer_backend(settings), "error": None},
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -104,3 +104,8 @@ def test_unreachable_engine_is_logged_at_startup_and_ui_still_serves(tmp_path):
     log = server.output()
     assert "Boxes will not start" in log
     assert f"The Docker Engine at {MISSING_SOCKET} does not answer" in log
+
+
+def layer_backend(settings) -> str:
+    """The layer this run is configured with (REDIS_URL picks Redis)."""
+    return "RedisChannelLayer" if settings.REDIS_URL else "InMemoryChannelLayer"
