@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,13 +19,16 @@ _last_written: dict[int, float] = {}
 _activity_lock = threading.Lock()
 
 
-def acquire(box: Box, kind: str, holder: str, seconds: int | None = None) -> Lease:
+def acquire(
+    box: Box, kind: str, holder: str, seconds: int | None = None, exclusive: bool = False
+) -> Lease:
     now = timezone.now()
     with transaction.atomic():  # one commit: a lease is taken on every use of a box
         lease = Lease.objects.create(
             box=box,
             kind=kind,
             holder=holder[:200],
+            exclusive=exclusive,
             renewed_at=now,
             expires_at=now + timedelta(seconds=seconds or settings.SPOON_LEASE_SECONDS),
         )
@@ -48,6 +52,18 @@ def release(lease: Lease) -> None:
     with transaction.atomic():
         Lease.objects.filter(pk=lease.pk).delete()
         touch(lease.box, force=True)
+
+
+def wait_turn(lease: Lease, poll: float = 0.2) -> None:
+    """Wait while an older live exclusive lease of the same kind holds the
+    box: a lock across processes, in the order it was asked for, that a dead
+    holder lets go of when its lease lapses."""
+    while (
+        Lease.objects.live()
+        .filter(box_id=lease.box_id, kind=lease.kind, exclusive=True, pk__lt=lease.pk)
+        .exists()
+    ):
+        time.sleep(poll)
 
 
 def activity_due(box: Box) -> bool:
@@ -74,7 +90,7 @@ def keep(lease: Lease) -> None:
     beat is logged and the next one tries again; it never ends the holder."""
     try:
         if not renew(lease):
-            fresh = acquire(lease.box, lease.kind, lease.holder)
+            fresh = acquire(lease.box, lease.kind, lease.holder, exclusive=lease.exclusive)
             lease.pk, lease.expires_at = fresh.pk, fresh.expires_at
     except DatabaseError:
         logger.exception("renewing %s failed; retrying at the next beat", lease)

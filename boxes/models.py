@@ -114,6 +114,9 @@ class Lease(models.Model):
     acquired_at = models.DateTimeField(auto_now_add=True)
     renewed_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
+    # Exclusive holders of one kind take turns in the box, oldest lease
+    # first (a dotfiles apply waits for the one before, in any process).
+    exclusive = models.BooleanField(default=False)
 
     objects = LeaseQuerySet.as_manager()
 

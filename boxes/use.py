@@ -30,16 +30,26 @@ from boxes.models import Box, Lease
 
 @contextlib.contextmanager
 def using_box(
-    user, kind: str, holder: str, *, image: str = "", preferred_image: str = ""
+    user,
+    kind: str,
+    holder: str,
+    *,
+    image: str = "",
+    preferred_image: str = "",
+    exclusive: bool = False,
 ) -> Iterator[Box]:
-    """Hold the user's box, up on the wanted image, for the block (from any thread)."""
-    lease = _take_lease(user, kind, holder)
+    """Hold the user's box, up on the wanted image, for the block (from any
+    thread). An exclusive block waits for the exclusive ones of its kind
+    before it, in every process (leases.wait_turn)."""
+    lease = _take_lease(user, kind, holder, exclusive)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat, args=(lease, stop), name=f"lease-{lease.pk}", daemon=True
     )
     beat.start()
     try:
+        if exclusive:
+            leases.wait_turn(lease)
         yield lifecycle.ensure_box(user, image=image, preferred_image=preferred_image, lease=lease)
     finally:
         stop.set()
@@ -86,8 +96,8 @@ def run_if_running(user, kind: str, holder: str, argv: list[str]) -> commands.Re
         return commands.run(box, argv)
 
 
-def _take_lease(user, kind: str, holder: str) -> Lease:
-    return leases.acquire(lifecycle.box_for(user), kind, holder)
+def _take_lease(user, kind: str, holder: str, exclusive: bool = False) -> Lease:
+    return leases.acquire(lifecycle.box_for(user), kind, holder, exclusive=exclusive)
 
 
 def _heartbeat(lease: Lease, stop: threading.Event) -> None:

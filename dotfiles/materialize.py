@@ -163,14 +163,14 @@ def _carry_out(
     code = 0
     holder = f"dotfiles {run.trigger} (run {run.pk})"
     try:
+        # One apply at a time in a home, whichever process starts it.
         with using_box(
-            run.user, Lease.Kind.DOTFILES, holder, preferred_image=preferred_image
+            run.user, Lease.Kind.DOTFILES, holder, preferred_image=preferred_image, exclusive=True
         ) as box:
             if box_up is not None:
                 box_up.set_result(box)
             force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
-            with _lock_for(run.user_id):  # one apply at a time in a home
-                code = _apply(box, run.user, run, log, files_only, force=force)
+            code = _apply(box, run.user, run, log, files_only, force=force)
     except Exception as exc:  # recorded for the user, whatever it was
         if box_up is not None and not box_up.done():
             box_up.set_exception(exc)
@@ -276,14 +276,6 @@ def _apply(box, user, run, log, files_only, force) -> int:
 
 # Longer than any apply can take: a run still "running" after this was cut off.
 RUN_LIMIT = timedelta(seconds=settings.SPOON_DOTFILES_TIMEOUT + 300)
-
-_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(user_id: int) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(user_id, threading.Lock())
 
 
 def close_interrupted_runs(user) -> None:

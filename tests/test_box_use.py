@@ -12,10 +12,11 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
-from boxes import commands, docker_engine, lifecycle, reaper
+from boxes import commands, docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
 from boxes.use import using_box, using_box_async
 from tests.support import REPO, database_url
@@ -183,3 +184,26 @@ async def test_an_error_in_the_async_block_releases_the_lease(engine, make_user)
         async with using_box_async(user, Lease.Kind.TERMINAL, "a tab"):
             raise RuntimeError("boom")
     assert await sync_to_async(leases_of)(user) == []
+
+
+def test_exclusive_holders_take_turns_and_a_dead_ones_lease_lapses(make_user):
+    box = Box.objects.create(user=make_user(), username="turns")
+    dead = leases.acquire(box, Lease.Kind.DOTFILES, "died mid-apply", seconds=1, exclusive=True)
+    listing = leases.acquire(box, Lease.Kind.DOTFILES, "listing the home")  # not exclusive
+    first = leases.acquire(box, Lease.Kind.DOTFILES, "apply 1", exclusive=True)
+    second = leases.acquire(box, Lease.Kind.DOTFILES, "apply 2", exclusive=True)
+    started = time.monotonic()
+    leases.wait_turn(first)  # only the dead one was before it
+    assert 0.5 < time.monotonic() - started < 5
+    assert Lease.objects.get(pk=dead.pk).is_live is False
+
+    def release_later():
+        time.sleep(1.0)
+        leases.release(first)
+        connections.close_all()
+
+    threading.Thread(target=release_later).start()
+    started = time.monotonic()
+    leases.wait_turn(second)
+    assert time.monotonic() - started >= 0.9, "it waited for the first apply"
+    assert Lease.objects.get(pk=listing.pk).is_live, "a listing never blocks an apply"

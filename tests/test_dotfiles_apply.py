@@ -1,6 +1,8 @@
 """Applying dotfiles inside a real box: the repository conventions, the overlay,
 the hash that skips a second run, and what a planted symlink cannot do."""
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from boxes import commands, lifecycle
 from dotfiles import materialize
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile, Secret
+from tests.support import REPO, bare_env, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -303,3 +306,33 @@ def test_a_yadm_repository_is_cloned_by_yadm_and_bootstrapped(box, sh):
     assert sh(box, "cat ~/.vimrc ~/.gitconfig ~/.yadm-ran") == "set nu\n[user]\nbootstrapped"
     assert sh(box, "git config -f ~/.gitconfig.bak user.name") == "mine"
     assert sh(box, "yadm status --porcelain | wc -l") == "0", "yadm tracks the home"
+
+
+def test_two_applies_from_two_processes_take_turns(box, sh):
+    """Each process runs an apply at once; the second waits for the first."""
+    install = "#!/bin/sh\necho start >> ~/applies.log\nsleep 2\necho end >> ~/applies.log\n"
+    configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
+    apply_now = (
+        "from boxes.models import Box; from dotfiles import materialize; "
+        f"run = materialize.apply(Box.objects.get(pk={box.pk}), 'apply now'); print(run.status)"
+    )
+    env = bare_env(
+        SPOON_DATA_DIR=str(REPO / ".test-data"),
+        SPOON_BOX_NETWORK="none",
+        SPOON_DOTFILES_URL_SCHEMES="https,ssh,file",
+        DATABASE_URL=database_url(),
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", apply_now],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=180)[0] for p in processes]
+    assert [out.split()[-1] for out in outputs] == ["succeeded", "succeeded"], outputs
+    assert sh(box, "cat ~/applies.log").split() == ["start", "end", "start", "end"]
