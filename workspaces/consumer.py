@@ -1,23 +1,29 @@
-"""A run's output, live over a WebSocket: what is stored so far, then what
-the runner stores next (it saves every quarter second), with a status frame
-whenever the status changes (queued, running) and the final status last.
-Same ticket and Origin rules as the terminal; the ticket names the run's
-workspace. Following the stored output, not an in-process channel, works
-whichever process or thread carries the run out."""
+"""A run's output, live over a WebSocket: what is recorded so far, then each
+new piece as the runner appends it, with a status frame whenever the status
+changes (queued, running) and the final status last.
+
+The database is the record, read first and whenever something may have been
+missed; new pieces come through the channel layer (workspaces.fanout) from
+whichever process carries the run out, or, with the in-memory layer, from
+reading the run's new chunks a few times a second. Either way a piece is
+sent once, in order, and only new bytes are read. Same ticket and Origin
+rules as the terminal; the ticket names the run's workspace."""
 
 import asyncio
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from workspaces import access
-from workspaces.models import Run
+from workspaces import access, fanout
+from workspaces.models import Run, RunChunk
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.2  # reading the database, when nothing is fanned out
+QUIET_SECONDS = 5.0  # with fan-out: read it anyway after this long without news
 
 
 class RunStreamConsumer(AsyncWebsocketConsumer):
     follower = None
+    group = None
 
     async def connect(self):
         grant = await access.admit(self)
@@ -28,23 +34,60 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
         if run is None or grant.workspace is None or run.workspace_id != grant.workspace.pk:
             await self.close(code=4403)
             return
+        self.news: asyncio.Queue = asyncio.Queue()
+        if fanout.available():
+            # Joined before the first read: nothing appended after it is missed.
+            self.group = fanout.group(run.pk)
+            await self.channel_layer.group_add(self.group, self.channel_name)
         self.follower = asyncio.create_task(self.follow(run.pk))
 
     async def follow(self, run_id: int):
-        sent, said = 0, None
-        while True:
-            run = await Run.objects.aget(pk=run_id)
-            if not run.finished and run.status != said:
+        self.sent_chars, self.seq, said = 0, 0, None
+        wait = QUIET_SECONDS if self.group else POLL_SECONDS
+        run = await Run.objects.aget(pk=run_id)
+        while not run.finished:
+            if run.status != said:
                 await self.send_json(self.status_of(run))
                 said = run.status
-            if len(run.output) > sent:
-                await self.send_json({"type": "output", "text": run.output[sent:]})
-                sent = len(run.output)
-            if run.finished:
-                break
-            await asyncio.sleep(POLL_SECONDS)
+            await self.read_chunks(run_id)
+            # Pieces go out as they come, without reading anything, until a
+            # status arrives or all is quiet for a while.
+            while True:
+                try:
+                    news = await asyncio.wait_for(self.news.get(), wait)
+                except TimeoutError:
+                    break
+                if "status" in news:
+                    break
+                await self.take_news(news, run_id)
+            run = await Run.objects.aget(pk=run_id)
+        # Its chunks became the record when it ended: send what is left of it.
+        if len(run.recorded_output) > self.sent_chars:
+            await self.send_output(run.recorded_output[self.sent_chars :])
         await self.send_json(self.status_of(run))
         await self.close(code=1000)
+
+    async def read_chunks(self, run_id: int):
+        async for chunk in RunChunk.objects.filter(run_id=run_id, seq__gt=self.seq).order_by("seq"):
+            await self.send_output(chunk.text)
+            self.seq = chunk.seq
+
+    async def take_news(self, news: dict, run_id: int):
+        """A piece that follows the last one sent goes out as it is; a later
+        one means one was missed, and the database has it."""
+        seq = news.get("seq")
+        if seq == self.seq + 1:
+            await self.send_output(news["text"])
+            self.seq = seq
+        elif seq > self.seq:
+            await self.read_chunks(run_id)
+
+    async def run_news(self, message):
+        self.news.put_nowait(message)
+
+    async def send_output(self, text: str):
+        await self.send_json({"type": "output", "text": text})
+        self.sent_chars += len(text)
 
     @staticmethod
     def status_of(run: Run) -> dict:
@@ -60,3 +103,5 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.follower is not None:
             self.follower.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)

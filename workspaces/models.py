@@ -172,7 +172,8 @@ class Run(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    output = models.TextField(blank=True)
+    # The whole output once the run ended; while it runs, its RunChunks.
+    recorded_output = models.TextField(blank=True)
     output_truncated = models.BooleanField(default=False)
     # Names the exec in the box (spoon-exec), so a cancel can end it.
     token = models.CharField(max_length=32, unique=True)
@@ -190,6 +191,33 @@ class Run(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def output(self) -> str:
+        """Everything it printed (up to SPOON_EXEC_OUTPUT_LIMIT), so far."""
+        if self.finished or self.pk is None:
+            return self.recorded_output
+        pieces = list(self.chunks.order_by("seq").values_list("text", flat=True))
+        if pieces:
+            return "".join(pieces)
+        # It ended since this row was read: its chunks became the record.
+        return Run.objects.filter(pk=self.pk).values_list("recorded_output", flat=True).first()
+
+
+class RunChunk(models.Model):
+    """A piece of a running run's output, appended as it comes (never
+    rewritten); when the run ends they become its recorded_output."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="one_chunk_per_seq")]
+        ordering = ["run", "seq"]
+
+    def __str__(self):
+        return f"run {self.run_id}, piece {self.seq}"
 
 
 class SpentTicket(models.Model):

@@ -14,9 +14,9 @@ from boxes import commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
 from spoon import metrics
-from workspaces import credentials
+from workspaces import credentials, fanout
 from workspaces.limits import Limits
-from workspaces.models import Agent, Run, Workspace
+from workspaces.models import Agent, Run, RunChunk, Workspace
 from workspaces.transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,8 @@ def _start(workspace: Workspace, run: Run) -> Run:
 
     def work():
         try:
-            carry_out(run)
+            # A row of its own: the caller keeps (and refreshes) the one returned.
+            carry_out(Run.objects.get(pk=run.pk))
         finally:
             connections.close_all()
 
@@ -149,6 +150,8 @@ def carry_out(run: Run) -> Run:
             started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
                 status=Run.Status.RUNNING, started_at=timezone.now()
             )
+            if started:
+                fanout.publish(run.pk, status=Run.Status.RUNNING)
             checkout = workspace.folder(box)
             if not started:  # cancelled while the box came up
                 result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
@@ -182,7 +185,12 @@ def carry_out(run: Run) -> Run:
         run.error = result.error or f"exited with {result.exit_code}"
     run.exit_code = result.exit_code
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "exit_code", "finished_at"])
+    with transaction.atomic():  # its chunks become the record in the same step
+        pieces = RunChunk.objects.filter(run_id=run.pk).order_by("seq").values_list("text")
+        run.recorded_output = "".join(text for (text,) in pieces)
+        run.save(update_fields=["status", "error", "exit_code", "finished_at", "recorded_output"])
+        RunChunk.objects.filter(run_id=run.pk).delete()
+    fanout.publish(run.pk, status=run.status)
     if run.started_at:
         metrics.run_seconds.labels("agent" if run.agent_id else "command", run.status).observe(
             (run.finished_at - run.started_at).total_seconds()
@@ -239,11 +247,24 @@ def _stream_into(run: Run, box, cwd: str, limits: "Limits") -> commands.Result:
                 transcript.close()
         output.add(piece)
 
+    written = {"chars": 0, "seq": 0, "truncated": False}
+
     def save() -> None:
-        entries = [e.as_dict() for e in transcript.entries] if transcript else []
-        Run.objects.filter(pk=run.pk).update(
-            output=output.value, output_truncated=output.truncated, transcript=entries
-        )
+        # Only what is new is written: a chunk appended, never the whole output again.
+        new = output.value[written["chars"] :]
+        if new:
+            written["seq"] += 1
+            RunChunk.objects.create(run_id=run.pk, seq=written["seq"], text=new)
+            written["chars"] += len(new)
+        changed = {}
+        if output.truncated != written["truncated"]:
+            changed["output_truncated"] = written["truncated"] = output.truncated
+        if transcript:
+            changed["transcript"] = [e.as_dict() for e in transcript.entries]
+        if changed:
+            Run.objects.filter(pk=run.pk).update(**changed)
+        if new:
+            fanout.publish(run.pk, seq=written["seq"], text=new)
 
     return commands.run_following(
         box,
