@@ -2,6 +2,7 @@
 (manage.py, daphne), ports, the engine's throwaway containers, and the
 terminal page's screen. Fixtures are in conftest.py."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -77,7 +78,7 @@ def manage(*args, env=None, check=True):
 class SpoonServer:
     """daphne serving spoon.asgi on loopback, with its own data directory."""
 
-    def __init__(self, data_dir: Path, **environment):
+    def __init__(self, data_dir: Path, log_name: str = "daphne.log", **environment):
         self.env = {
             **os.environ,
             "SPOON_DATA_DIR": str(data_dir),
@@ -88,7 +89,7 @@ class SpoonServer:
         }
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / "daphne.log"
+        self.log_path = data_dir / log_name
         manage("migrate", "--noinput", "-v", "0", env=self.env)
 
     def create_user(self, username, password, staff=False):
@@ -181,3 +182,74 @@ def wait_for_screen(page, text, timeout=15_000):
     page.wait_for_function(
         f"(needle) => ({SCREEN_TEXT})().includes(needle)", arg=text, timeout=timeout
     )
+
+
+@contextlib.contextmanager
+def reference_nginx(folder: Path, upstream_ports: list[int]):
+    """Debian's nginx on a loopback port of its own, in front of daphne
+    processes on upstream_ports (taken in turn), with the reference proxy
+    lines (deploy/nginx/spoon-proxy.conf) and a wildcard server name; its port."""
+    port = free_port()
+    os.chmod(folder, 0o755)
+    temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for path in temp.values():
+        path.mkdir(mode=0o777)
+        os.chmod(path, 0o777)
+    servers = " ".join(f"server 127.0.0.1:{p};" for p in upstream_ports)
+    (folder / "nginx.conf").write_text(f"""
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+    upstream spoon {{ {servers} }}
+    map $http_upgrade $spoon_connection {{ default upgrade; "" close; }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost *.localhost;
+        include {REPO}/deploy/nginx/spoon-proxy.conf;
+    }}
+}}
+""")
+    process = subprocess.Popen(
+        ["nginx", "-p", str(folder), "-e", str(folder / "error.log"),
+         "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def type_in_terminal(port: int, ws_url: str, session: str, expected: bytes, line: bytes):
+    """Open the terminal socket at ws_url through 127.0.0.1:port as
+    localhost:port, type line at the first prompt, and read until expected
+    shows; the screen's bytes."""
+    import asyncio
+    import json
+
+    import websockets
+
+    async with websockets.connect(
+        f"ws://localhost:{port}{ws_url}", host="127.0.0.1", port=port,
+        origin=f"http://localhost:{port}", additional_headers={"Cookie": f"sessionid={session}"},
+    ) as socket:  # fmt: skip
+        await socket.send(json.dumps({"type": "resize", "cols": 100, "rows": 30}))
+        screen, typed = b"", False
+        async with asyncio.timeout(120):
+            while expected not in screen:
+                frame = await socket.recv()
+                if isinstance(frame, bytes):
+                    screen += frame
+                    await socket.send(json.dumps({"type": "ack", "bytes": len(frame)}))
+                if not typed and b"$" in screen:
+                    await socket.send(line)
+                    typed = True
+        return screen

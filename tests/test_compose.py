@@ -13,10 +13,9 @@ import time
 import urllib.request
 
 import pytest
-import websockets
 
 from boxes import docker_engine
-from tests.support import REPO, free_port
+from tests.support import REPO, free_port, type_in_terminal
 
 COMPOSE = ["docker-compose", "-f", str(REPO / "deploy/compose/compose.yaml")]
 
@@ -124,26 +123,9 @@ def test_compose_signs_in_through_nginx_and_opens_a_terminal(compose):
     assert status == 200, body
     ws_url = json.loads(body)["ws_url"]
 
-    async def type_in_the_terminal():
-        async with websockets.connect(
-            f"ws://localhost:{port}{ws_url}", host="127.0.0.1", port=port,
-            origin=f"http://localhost:{port}",
-            additional_headers={"Cookie": f"sessionid={session}"},
-        ) as socket:  # fmt: skip
-            await socket.send(json.dumps({"type": "resize", "cols": 100, "rows": 30}))
-            screen, typed = b"", False
-            async with asyncio.timeout(120):
-                while b"compose-42" not in screen:
-                    frame = await socket.recv()
-                    if isinstance(frame, bytes):
-                        screen += frame
-                        await socket.send(json.dumps({"type": "ack", "bytes": len(frame)}))
-                    if not typed and b"$" in screen:
-                        await socket.send(b"echo compose-$((6*7))\r")
-                        typed = True
-            return screen
-
-    screen = asyncio.run(type_in_the_terminal())
+    screen = asyncio.run(
+        type_in_terminal(port, ws_url, session, b"compose-42", b"echo compose-$((6*7))\r")
+    )
     assert b"compose-42" in screen
     boxes = docker_engine.list_containers({"spoon.instance": name})
     assert len(boxes) == 1 and boxes[0].running, "the box runs on the host's engine"

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import http.client
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -18,7 +17,7 @@ import websockets
 
 from boxes import docker_engine
 from tests.previews_support import PreviewClient, relays, run_app
-from tests.support import REPO, free_port, wait_for_port
+from tests.support import REPO, reference_nginx
 
 PASSWORD = "a-long-test-password"
 
@@ -213,45 +212,10 @@ def test_the_ports_list_names_what_listens_and_a_stopped_box_starts_on_a_visit(o
 
 @pytest.fixture
 def nginx(spoon_server, tmp_path):
-    """Debian's nginx on a loopback port, in front of spoon_server, with the
-    reference proxy lines (deploy/nginx/spoon-proxy.conf) and a wildcard
-    server name; its port."""
-    port = free_port()
-    os.chmod(tmp_path, 0o755)
-    temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    for folder in temp.values():
-        folder.mkdir(mode=0o777)
-        os.chmod(folder, 0o777)
-    (tmp_path / "nginx.conf").write_text(f"""
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
-events {{}}
-http {{
-    access_log off;
-    client_body_temp_path {temp["body"]};
-    proxy_temp_path {temp["proxy"]};
-    fastcgi_temp_path {temp["fastcgi"]};
-    uwsgi_temp_path {temp["uwsgi"]};
-    scgi_temp_path {temp["scgi"]};
-    upstream spoon {{ server 127.0.0.1:{spoon_server.port}; }}
-    map $http_upgrade $spoon_connection {{ default upgrade; "" close; }}
-    server {{
-        listen 127.0.0.1:{port};
-        server_name localhost *.localhost;
-        include {REPO}/deploy/nginx/spoon-proxy.conf;
-    }}
-}}
-""")
-    process = subprocess.Popen(
-        ["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-         "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-    )  # fmt: skip
-    try:
-        wait_for_port(port)
+    """Debian's nginx in front of spoon_server, with the reference proxy
+    lines; its port."""
+    with reference_nginx(tmp_path, [spoon_server.port]) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_previews_work_behind_the_reference_nginx(owner, nginx, spoon_server):
