@@ -1,5 +1,6 @@
 """The benchmarks run (tiny sizes, no timing asserted: figures belong in bench/)."""
 
+import os
 import subprocess
 import sys
 
@@ -85,3 +86,24 @@ def test_bench_preview_runs(engine):
     for row in ("keep-alive GET p50", "download 2 MB", "new connection, first byte p50"):
         assert row in result.stdout
     assert not [c for c in docker_engine.list_containers({}) if "bench" in c.name]
+
+
+def test_bench_run_output_runs_on_its_own_postgresql_and_redis(engine):
+    result = subprocess.run(
+        ["scripts/with-postgres-redis", sys.executable, "bench/run_output.py",
+         "--megabytes", "1", "--followers", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in ("bytes to the database", "bytes from the database", "write-ahead log bytes"):
+        assert f"| {row}" in result.stdout
+    assert "| all of it reached every follower | True | True |" in result.stdout
+
+
+def test_bench_run_output_says_what_it_needs(engine):
+    bare = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "bench/run_output.py"],
+        cwd=REPO, env=bare, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0 and "scripts/with-postgres-redis" in result.stderr

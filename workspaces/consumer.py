@@ -13,6 +13,7 @@ import asyncio
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db.models.functions import Substr
 
 from workspaces import access, fanout
 from workspaces.models import Run, RunChunk
@@ -44,7 +45,7 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
     async def follow(self, run_id: int):
         self.sent_chars, self.seq, said = 0, 0, None
         wait = QUIET_SECONDS if self.group else POLL_SECONDS
-        run = await Run.objects.aget(pk=run_id)
+        run = await self.status_row(run_id)
         while not run.finished:
             if run.status != said:
                 await self.send_json(self.status_of(run))
@@ -60,10 +61,17 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
                 if "status" in news:
                     break
                 await self.take_news(news, run_id)
-            run = await Run.objects.aget(pk=run_id)
-        # Its chunks became the record when it ended: send what is left of it.
-        if len(run.recorded_output) > self.sent_chars:
-            await self.send_output(run.recorded_output[self.sent_chars :])
+            run = await self.status_row(run_id)
+        # Its chunks became the record when it ended: send what is left of
+        # it, read from where this page is (never the whole output again).
+        rest = await (
+            Run.objects.filter(pk=run_id)
+            .annotate(rest=Substr("recorded_output", self.sent_chars + 1))
+            .values_list("rest", flat=True)
+            .aget()
+        )
+        if rest:
+            await self.send_output(rest)
         await self.send_json(self.status_of(run))
         await self.close(code=1000)
 
@@ -88,6 +96,10 @@ class RunStreamConsumer(AsyncWebsocketConsumer):
     async def send_output(self, text: str):
         await self.send_json({"type": "output", "text": text})
         self.sent_chars += len(text)
+
+    @staticmethod
+    async def status_row(run_id: int) -> Run:
+        return await Run.objects.only("status", "exit_code", "error").aget(pk=run_id)
 
     @staticmethod
     def status_of(run: Run) -> dict:
