@@ -107,3 +107,15 @@ def test_bench_run_output_says_what_it_needs(engine):
         cwd=REPO, env=bare, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode != 0 and "scripts/with-postgres-redis" in result.stderr
+
+
+def test_bench_team_runs_on_its_own_postgresql_and_redis(engine):
+    result = subprocess.run(
+        ["scripts/with-postgres-redis", sys.executable, "bench/team.py",
+         "--terminals", "4", "--boxes", "2", "--seconds", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in ("two daphnes behind nginx | 4 |", "one daphne, no nginx (baseline) | 4 |"):
+        assert f"| {row}" in result.stdout
+    assert not [c for c in docker_engine.list_containers({}) if c.name.startswith("spoon-box-team")]
