@@ -199,7 +199,9 @@ def reference_nginx(folder: Path, upstream_ports: list[int]):
     (folder / "nginx.conf").write_text(f"""
 pid {folder}/nginx.pid;
 error_log {folder}/error.log;
-events {{}}
+# Every terminal is two connections (browser side, daphne side).
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {temp["body"]};
