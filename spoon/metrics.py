@@ -42,7 +42,9 @@ engine_seconds = Histogram(
 reap_passes = Counter("spoon_reap_passes", "reapboxes passes made")
 reap_seconds = Histogram("spoon_reap_pass_seconds", "How long a reapboxes pass took")
 reap_stopped = Counter("spoon_reap_boxes_stopped", "Idle boxes stopped by reapboxes")
-reap_failures = Counter("spoon_reap_failures", "Boxes reapboxes could not stop or check")
+reap_failures = Counter(
+    "spoon_reap_failures", "Boxes reapboxes could not stop or check, and passes that failed whole"
+)
 run_seconds = Histogram(
     "spoon_run_duration_seconds",
     "How long finished runs took, by kind (command or agent) and status",
