@@ -16,11 +16,16 @@ def start(**environment) -> tuple[str, str]:
     data_dir = tempfile.mkdtemp(prefix="spoon-bench-")
     instance = f"bench-{uuid.uuid4().hex[:8]}"
     os.environ.update(
-        SPOON_DATA_DIR=data_dir,
-        SPOON_INSTANCE=instance,
-        SPOON_BOX_NETWORK="none",
-        DJANGO_SETTINGS_MODULE="spoon.settings",
-        **environment,
+        {
+            # A database of its own too, unless the benchmark names one: a
+            # shared one holds other runs' boxes, which a reap would count.
+            "DATABASE_URL": f"sqlite:///{data_dir}/db.sqlite3",
+            "SPOON_DATA_DIR": data_dir,
+            "SPOON_INSTANCE": instance,
+            "SPOON_BOX_NETWORK": "none",
+            "DJANGO_SETTINGS_MODULE": "spoon.settings",
+            **environment,
+        }
     )
     sys.path.insert(0, str(REPO))
     import django

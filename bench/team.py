@@ -194,7 +194,9 @@ def main(argv=None) -> int:
         "REDIS_URL"
     ):
         sys.exit("bench/team needs PostgreSQL and Redis: run it with scripts/with-postgres-redis")
-    data_dir, instance = sandbox.start(SPOON_BOX_PIDS="4096")
+    data_dir, instance = sandbox.start(
+        SPOON_BOX_PIDS="4096", DATABASE_URL=os.environ["DATABASE_URL"]
+    )
 
     from django.contrib.auth import get_user_model
     from django.test import Client
