@@ -9,8 +9,11 @@ import { $, call, say } from "./page.js";
 const form = $("[data-config]");
 let saved = {};
 
+// The form stays inert until the saved settings are in it: what someone
+// typed before would be overwritten by them.
 export async function loadConfig() {
   show(await call("GET", "/config"));
+  form.inert = false;
 }
 
 function show(config) {
