@@ -110,7 +110,7 @@ def after(workspace, argv, followers: int) -> int:
     from channels.testing import WebsocketCommunicator
     from django.test import Client
 
-    from spoon.asgi import application
+    from spoon.routing import application
     from workspaces import access, runs
     from workspaces.models import Run
 

@@ -8,6 +8,7 @@ as a non-zero Result carrying the real reason.
 import asyncio
 import codecs
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ ENGINE_FAILED = 125  # docker's own code for "could not run it at all"
 TIMED_OUT = 124  # as coreutils' timeout
 NOT_FOUND = 127
 KILL_GRACE = 3.0  # seconds a killed command gets to let go of its output
+JOB_RUNNER = "/usr/local/bin/spoon-job"
 
 
 @dataclass
@@ -159,19 +161,44 @@ async def stream(
     input: bytes | None = None,
     token: str | None = None,
     silence: float | None = None,
+    detached: bool = False,
 ) -> AsyncIterator[bytes | Result]:
     """Yield output chunks as they come, then the Result. Leaving the loop
     early ends the process in the box, and so do `timeout` (seconds in all)
     and `silence` (seconds without output). `input` becomes the command's
-    stdin; `processes.kill(box, token)` from anywhere ends the command."""
+    stdin; `processes.kill(box, token)` from anywhere ends the command.
+
+    detached (with a token) runs the command as a job of the box (spoon-job):
+    leaving the loop, or this process dying, lets go of the stream only, and
+    the command runs on, its output and exit status kept in the home. Asked
+    again with the same token, it follows the job from its first output
+    instead of starting it twice; with argv None it only follows, and a job
+    that never started is "lost" like one its box stopped under."""
     started = time.monotonic()
-    try:
-        process = await processes.open_process(
+    if detached:
+        job = (
+            [JOB_RUNNER, token, cwd or box.home, *argv] if argv else [JOB_RUNNER, "--follow", token]
+        )
+        opening = processes.open_process(box, job, env=env)
+    else:
+        opening = processes.open_process(
             box, argv, env=env, cwd=cwd, stdin=input is not None, token=token
         )
+    try:
+        process = await opening
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
+    job_said = bytearray()  # spoon-job's own word on how the job ended
+
+    async def read() -> bytes:
+        if not detached:
+            return await process.read()
+        while True:
+            tag, data = await process.read_tagged()
+            if tag != processes.STDERR or not data:
+                return data
+            job_said.extend(data[:4096])
 
     async def send_input():
         # Beside the reading below, not before it: a command may write much
@@ -197,13 +224,13 @@ async def stream(
             if silence and not stopped_by:
                 waits.append(last_output + silence - now)
             try:
-                data = await asyncio.wait_for(process.read(), max(min(waits), 0) if waits else None)
+                data = await asyncio.wait_for(read(), max(min(waits), 0) if waits else None)
             except TimeoutError:
                 if stopped_by:
                     break  # killed, yet something still holds the output open
                 timed_out = deadline is not None and time.monotonic() >= deadline
                 stopped_by = "time" if timed_out else "silence"
-                await asyncio.to_thread(processes.kill, box, process.token)
+                await asyncio.to_thread(processes.kill, box, token if detached else process.token)
                 deadline = time.monotonic() + KILL_GRACE
                 continue
             except OSError as exc:
@@ -236,19 +263,31 @@ async def stream(
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
+    no_jobs = detached and f"command not found: {JOB_RUNNER}".encode() in job_said
+    if no_jobs and argv:
+        # A box on an image from before spoon-job: attached, as before it.
+        async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout, token=token,
+                                 silence=silence):  # fmt: skip
+            yield item
+        return
+    lost = no_jobs or (detached and re.search(rb"spoon-job: (lost|no such job)", job_said))
     # Killed (137, 143) or cut off: was it the box that went away under it?
-    if broken is not None or code is None or code in (137, 143):
+    if broken is not None or code is None or code in (137, 143) or lost:
         found = await _box_after_kill(box)
         if found is None or not found.running or _replaced(box, found):
             reason = await asyncio.to_thread(lifecycle.stop_reason, box)
             why = f"The command did not finish: its box was {reason} while it ran."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
+        if lost:
+            why = "The command did not finish: it was killed, or never started, and left no status."
+            yield Result(ENGINE_FAILED, b"", duration, why)
+            return
         if broken is not None or code is None:
             why = f"The command did not finish: the stream broke ({broken})."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
-    yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv))
+    yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv or [token]))
 
 
 def _replaced(box: Box, found: docker_engine.ContainerState) -> bool:

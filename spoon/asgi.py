@@ -1,34 +1,11 @@
-"""HTTP and WebSocket entry point, served by daphne."""
+"""The entry point of a serving (daphne) process: the application, and what
+such a process does beside answering requests."""
 
-import os
+from spoon.routing import application  # noqa: F401  (sets Django up first)
 
-from django.core.asgi import get_asgi_application
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spoon.settings")
-django_asgi_app = get_asgi_application()
-
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-
-from boxes.health import log_startup_problems  # noqa: E402
-from previews.proxy import PreviewHosts  # noqa: E402
-from terminal.routing import websocket_urlpatterns as terminal_routes  # noqa: E402
-from workspaces.routing import websocket_urlpatterns as run_routes  # noqa: E402
-
-# Preview hosts (<port>--<box>.<SPOON_PREVIEW_DOMAIN>) go to the box, before
-# anything of Spoon's sees them.
-application = PreviewHosts(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            # A foreign Origin never connects: the session cookie alone would not
-            # stop cross-site WebSocket hijacking.
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(terminal_routes + run_routes))
-            ),
-        }
-    )
-)
+from boxes.health import log_startup_problems  # noqa: E402  isort: skip
+from workspaces.runs import keep_adopting  # noqa: E402  isort: skip
 
 log_startup_problems()
+# Runs a stopped process carried go on in their boxes: carry on with them.
+keep_adopting()

@@ -142,6 +142,12 @@ class SpoonServer:
             self.process.kill()
         self.log.close()
 
+    def kill(self):
+        """SIGKILL: nothing of daphne's own gets to run."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.log.close()
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -6,7 +6,7 @@ import time
 
 from channels.testing import WebsocketCommunicator
 
-from spoon.asgi import application
+from spoon.routing import application
 
 
 class TerminalClient:

@@ -14,8 +14,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
 from dotfiles.models import DotfilesRun, OverlayFile, Secret
-from spoon.asgi import application
 from spoon.json_api import is_json_path
+from spoon.routing import application
 from workspaces import access
 from workspaces.models import Run, Workspace
 

@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from spoon.asgi import application
+from spoon.routing import application
 from workspaces import access, folders, runs
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -175,8 +175,12 @@ class Run(models.Model):
     # The whole output once the run ended; while it runs, its RunChunks.
     recorded_output = models.TextField(blank=True)
     output_truncated = models.BooleanField(default=False)
-    # Names the exec in the box (spoon-exec), so a cancel can end it.
+    # Names its job in the box (spoon-job), so a cancel can end it and a
+    # restarted Spoon can follow it again.
     token = models.CharField(max_length=32, unique=True)
+    # The Spoon process that follows it and records it (see carriers).
+    carrier = models.CharField(max_length=32, blank=True)
+    carried_until = models.DateTimeField(null=True, blank=True, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

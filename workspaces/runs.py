@@ -1,20 +1,24 @@
 """Runs: project commands in a workspace, in the owner's box, with their
 output kept as it comes and a cancel that ends the process inside the box."""
 
+import contextlib
 import logging
 import threading
+import time
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.db.models import Max, Sum
+from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
 from boxes import commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
 from spoon import metrics
-from workspaces import credentials, fanout
+from workspaces import carriers, credentials, fanout
 from workspaces.limits import Limits
 from workspaces.models import Agent, Run, RunChunk, Workspace
 from workspaces.transcript import Transcript
@@ -107,20 +111,55 @@ def _start(workspace: Workspace, run: Run) -> Run:
                 "run cannot have a worktree of its own: wait for it or cancel it."
             )
         run.token = uuid.uuid4().hex
+        carriers.new_claim(run)
         run.save()
         if needs_worktree:
             run.worktree = f"{WORKTREES}/run-{run.pk}"
             run.save(update_fields=["worktree"])
+    _carry_in_thread(run.pk)
+    return run
 
+
+def _carry_in_thread(pk: int) -> None:
     def work():
         try:
             # A row of its own: the caller keeps (and refreshes) the one returned.
-            carry_out(Run.objects.get(pk=run.pk))
+            carry_out(Run.objects.get(pk=pk))
         finally:
             connections.close_all()
 
-    threading.Thread(target=work, name=f"run-{run.pk}", daemon=True).start()
-    return run
+    threading.Thread(target=work, name=f"run-{pk}", daemon=True).start()
+
+
+def adopt_orphans() -> list[int]:
+    """Carry on with the runs a stopped Spoon process carried: a command still
+    going in its box is followed again (its output from the start, its end
+    recorded when it comes), one that ended meanwhile is recorded with its
+    real exit status, and a queued one starts. Their ids."""
+    adopted = carriers.claim_orphans()
+    for pk in adopted:
+        logger.info("run %s: carrying on with it; the process that carried it stopped", pk)
+        _carry_in_thread(pk)
+    return adopted
+
+
+def keep_adopting() -> threading.Thread:
+    """adopt_orphans() now and every third of SPOON_LEASE_SECONDS, in a
+    thread of this (web) process, for as long as it runs."""
+
+    def loop():
+        while True:
+            try:
+                adopt_orphans()
+            except Exception:
+                logger.exception("looking for runs to carry on with failed; trying again")
+            finally:
+                connections.close_all()
+            time.sleep(settings.SPOON_LEASE_SECONDS / 3)
+
+    thread = threading.Thread(target=loop, name="adopt-runs", daemon=True)
+    thread.start()
+    return thread
 
 
 PROBE_CHECKOUT = 'cd "$1" 2>/dev/null && git rev-parse --is-inside-work-tree 2>/dev/null'
@@ -137,8 +176,14 @@ def is_checkout(workspace: Workspace) -> bool:
 
 
 def carry_out(run: Run) -> Run:
-    """Bring the box up (holding a run lease), stream the command's output into
-    the run as it comes, and record how it really ended."""
+    """Bring the box up (holding a run lease), start the command as a job of
+    the box, or follow the job a stopped Spoon process left, stream its
+    output into the run as it comes, and record how it really ended."""
+    with carriers.carrying(run):
+        return _carry_out(run)
+
+
+def _carry_out(run: Run) -> Run:
     workspace = run.workspace
     holder = f"run {run.pk} in {workspace}"
     preferred = workspace.image_ref
@@ -147,27 +192,56 @@ def carry_out(run: Run) -> Run:
         with using_box(
             workspace.user, Lease.Kind.RUN, holder, image=run.image, preferred_image=preferred
         ) as box:
-            started = Run.objects.filter(pk=run.pk, cancel_requested=False).update(
-                status=Run.Status.RUNNING, started_at=timezone.now()
-            )
-            if started:
-                fanout.publish(run.pk, status=Run.Status.RUNNING)
-            checkout = workspace.folder(box)
-            if not started:  # cancelled while the box came up
-                result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
-            elif run.agent_id and not credentials.found(run.agent, box):
-                why = run.agent.credentials_wanted()
-                result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=why)
-            elif run.worktree:
-                result = _in_worktree(run, box, checkout, limits)
-            else:
-                result = _stream_into(run, box, checkout, limits)
+            _record(run, _carry_in(run, box, limits), limits)
+            # Only once it is recorded: a Spoon that stops before would find
+            # the job gone, and could not tell how it ended.
+            commands.run(box, [commands.JOB_RUNNER, "--forget", run.token])
+            return run
+    except carriers.NotCarried as exc:
+        logger.info("%s: left to it", exc)
+        return run
     except (docker_engine.EngineError, lifecycle.BoxError) as exc:
-        result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=str(exc))
+        failure = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=str(exc))
     except Exception as exc:  # a run must end recorded, never stay "running"
+        if carriers.stopping.is_set():
+            return run  # handed on as this process stops: another records it
         logger.exception("run %s failed", run.pk)
-        result = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=f"Spoon failed: {exc}")
+        failure = commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=f"Spoon failed: {exc}")
+    if not run.finished:
+        with contextlib.suppress(carriers.NotCarried):
+            _record(run, failure, limits)
+    return run
+
+
+def _carry_in(run: Run, box, limits: Limits) -> commands.Result:
+    checkout = run.workspace.folder(box)
+    if run.status == Run.Status.RUNNING:  # carried by a Spoon process that stopped
+        cwd = f"{checkout}/{run.worktree}" if run.worktree else checkout
+        result = _stream_into(run, box, cwd, limits, follow_only=True)
+        if run.worktree:
+            remove_worktree(run, box, checkout)
+        return result
+    started = Run.objects.filter(
+        pk=run.pk, status=Run.Status.QUEUED, cancel_requested=False
+    ).update(status=Run.Status.RUNNING, started_at=timezone.now())
+    if not started:  # cancelled while the box came up
+        return commands.Result(commands.ENGINE_FAILED, b"", 0.0, error="cancelled")
+    run.refresh_from_db(fields=["status", "started_at"])
+    fanout.publish(run.pk, status=Run.Status.RUNNING)
+    if run.agent_id and not credentials.found(run.agent, box):
+        why = run.agent.credentials_wanted()
+        return commands.Result(commands.ENGINE_FAILED, b"", 0.0, error=why)
+    if run.worktree:
+        return _in_worktree(run, box, checkout, limits)
+    return _stream_into(run, box, checkout, limits)
+
+
+def _record(run: Run, result: commands.Result, limits: Limits) -> None:
+    """Record how the run ended (only while this process carries it:
+    carriers.NotCarried otherwise)."""
+    mine = run.carrier
     run.refresh_from_db()
+    run.carrier = mine
     if run.cancel_requested:
         run.status, run.error = Run.Status.CANCELLED, "cancelled"
     elif result.stopped_by:
@@ -186,6 +260,7 @@ def carry_out(run: Run) -> Run:
     run.exit_code = result.exit_code
     run.finished_at = timezone.now()
     with transaction.atomic():  # its chunks become the record in the same step
+        carriers.hold(run)
         pieces = RunChunk.objects.filter(run_id=run.pk).order_by("seq").values_list("text")
         run.recorded_output = "".join(text for (text,) in pieces)
         run.save(update_fields=["status", "error", "exit_code", "finished_at", "recorded_output"])
@@ -195,7 +270,6 @@ def carry_out(run: Run) -> Run:
         metrics.run_seconds.labels("agent" if run.agent_id else "command", run.status).observe(
             (run.finished_at - run.started_at).total_seconds()
         )
-    return run
 
 
 WORKTREES = ".worktrees"
@@ -234,11 +308,19 @@ def _agent_error(run: Run) -> str:
     return errors[-1] if errors else ""
 
 
-def _stream_into(run: Run, box, cwd: str, limits: "Limits") -> commands.Result:
-    """Run the command with its output (capped) and, for an agent, its
-    transcript stored as they come, so pages follow it live."""
+def _stream_into(
+    run: Run, box, cwd: str, limits: "Limits", follow_only: bool = False
+) -> commands.Result:
+    """Run the command as a job of the box, with its output (capped) and,
+    for an agent, its transcript stored as they come, so pages follow it
+    live. follow_only follows the job a stopped Spoon process started: its
+    output is read again from the start, and what is recorded already is
+    not written twice."""
     transcript = Transcript() if run.agent_id else None
     output = commands.CappedOutput(settings.SPOON_EXEC_OUTPUT_LIMIT, empty="")
+    recorded = RunChunk.objects.filter(run_id=run.pk).aggregate(
+        chars=Coalesce(Sum(Length("text")), 0), seq=Coalesce(Max("seq"), 0)
+    )
 
     def take_text(piece: str, final: bool) -> None:
         if transcript:
@@ -247,34 +329,41 @@ def _stream_into(run: Run, box, cwd: str, limits: "Limits") -> commands.Result:
                 transcript.close()
         output.add(piece)
 
-    written = {"chars": 0, "seq": 0, "truncated": False}
+    written = {"chars": recorded["chars"], "seq": recorded["seq"], "truncated": False}
 
     def save() -> None:
         # Only what is new is written: a chunk appended, never the whole output again.
         new = output.value[written["chars"] :]
-        if new:
-            written["seq"] += 1
-            RunChunk.objects.create(run_id=run.pk, seq=written["seq"], text=new)
-            written["chars"] += len(new)
         changed = {}
         if output.truncated != written["truncated"]:
-            changed["output_truncated"] = written["truncated"] = output.truncated
+            changed["output_truncated"] = output.truncated
         if transcript:
             changed["transcript"] = [e.as_dict() for e in transcript.entries]
-        if changed:
-            Run.objects.filter(pk=run.pk).update(**changed)
+        if not new and not changed:
+            return
+        with transaction.atomic():
+            carriers.hold(run)  # a process that lost the run writes nothing more
+            if new:
+                RunChunk.objects.create(run_id=run.pk, seq=written["seq"] + 1, text=new)
+            if changed:
+                Run.objects.filter(pk=run.pk).update(**changed)
+        written["truncated"] = output.truncated
         if new:
+            written["seq"] += 1
+            written["chars"] += len(new)
             fanout.publish(run.pk, seq=written["seq"], text=new)
 
+    elapsed = (timezone.now() - run.started_at).total_seconds()
     return commands.run_following(
         box,
-        run.argv,
+        None if follow_only else run.argv,
         take_text,
         save,
         cwd=cwd,
         token=run.token,
-        timeout=limits.timeout,
+        timeout=max(limits.timeout - elapsed, 0.001),
         silence=limits.silence,
+        detached=True,
     )
 
 

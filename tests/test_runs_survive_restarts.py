@@ -1,0 +1,137 @@
+"""Runs outlive the Spoon process that started them: daphne killed (SIGKILL)
+or stopped mid-run, a later process follows the run's job in the box again
+and records how it really ended, output complete."""
+
+import time
+
+import pytest
+
+from boxes import commands, lifecycle
+from tests.support import SpoonServer, database_url
+from workspaces import runs
+from workspaces.models import Run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LEASE = 6  # seconds: a killed process's claims lapse after this
+
+
+@pytest.fixture
+def spoon_process(engine, settings):
+    """spoon_process(name): a daphne on the test database, started; all are
+    stopped after the test."""
+    started = []
+
+    def start(name):
+        server = SpoonServer(
+            settings.DATA_DIR,
+            log_name=f"daphne-{name}.log",
+            DATABASE_URL=database_url(),
+            SPOON_LEASE_SECONDS=str(LEASE),
+        ).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.stop()
+
+
+def started_in(server, workspace, script):
+    """A run started by server (through its API), once its output has begun."""
+    from tests.test_two_processes import PASSWORD, signed_in
+
+    user = workspace.user
+    user.set_password(PASSWORD)
+    user.save()
+    client = signed_in(server.port, server.log_path, user)
+    status, body = client.spoon_api(
+        "POST", f"/api/workspaces/{workspace.pk}/runs/", {"argv": ["sh", "-c", script]}
+    )
+    assert status == 201, body
+    run = Run.objects.get(pk=body["id"])
+    deadline = time.monotonic() + 60
+    while "begun" not in run.output:
+        assert time.monotonic() < deadline, f"the run never began: {run.status} {run.error}"
+        time.sleep(0.1)
+        run.refresh_from_db()
+    return run
+
+
+def in_box(workspace, script) -> str:
+    box = lifecycle.box_for(workspace.user)
+    return commands.run(box, ["sh", "-c", script]).output.decode()
+
+
+def test_a_run_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
+    workspace, spoon_process, wait_for_run
+):
+    first = spoon_process("a")
+    script = "echo begun; sleep 4; echo 'after the kill'; exit 7"
+    run = started_in(first, workspace, script)
+    first.kill()
+
+    spoon_process("b")
+    run = wait_for_run(run, timeout=90)
+    assert run.status == Run.Status.FAILED and run.exit_code == 7, run.error
+    assert run.error == "exited with 7"
+    assert run.output == "begun\nafter the kill\n", "nothing lost, nothing twice"
+    assert "carrying on with it" in (first.log_path.parent / "daphne-b.log").read_text()
+    assert in_box(workspace, "ls ~/.spoon/jobs; pgrep -fa '^sleep 4' || true") == "", (
+        "the job was forgotten once recorded, and nothing is left running"
+    )
+
+
+def test_a_run_that_ended_while_spoon_was_down_is_recorded_with_its_real_end(
+    workspace, spoon_process, wait_for_run
+):
+    first = spoon_process("a")
+    run = started_in(first, workspace, "echo begun; sleep 1; seq 1 20000; echo done")
+    first.kill()
+    time.sleep(3)  # it ends in the box while no Spoon runs
+    assert run.status == Run.Status.RUNNING
+    assert "exit 0" in in_box(workspace, f"cat ~/.spoon/jobs/{run.token}/exit | sed 's/^/exit /'")
+
+    spoon_process("b")
+    run = wait_for_run(run, timeout=90)
+    assert run.status == Run.Status.SUCCEEDED and run.exit_code == 0, run.error
+    expected = "begun\n" + "".join(f"{i}\n" for i in range(1, 20001)) + "done\n"
+    assert run.output == expected
+
+
+def test_a_stopped_daphne_hands_its_runs_on_at_once(workspace, spoon_process, wait_for_run):
+    first = spoon_process("a")
+    run = started_in(first, workspace, "echo begun; sleep 2; echo end")
+    first.stop()  # SIGTERM, as systemd stops it for a deploy
+    run.refresh_from_db()
+    assert run.carried_until is None, "let go of as it stopped"
+
+    spoon_process("b")
+    run = wait_for_run(run, timeout=LEASE)  # well before its claim would have lapsed
+    assert run.status == Run.Status.SUCCEEDED, run.error
+    assert run.output == "begun\nend\n"
+
+
+def test_a_cancel_from_another_process_ends_an_adopted_run(workspace, spoon_process, wait_for_run):
+    first = spoon_process("a")
+    run = started_in(first, workspace, "echo begun; sleep 600")
+    first.kill()
+    spoon_process("b")
+    deadline = time.monotonic() + 60
+    while Run.objects.get(pk=run.pk).carrier == run.carrier:
+        assert time.monotonic() < deadline, "never adopted"
+        time.sleep(0.2)
+
+    runs.cancel_run(run)  # from this process: neither daphne
+    run = wait_for_run(run, timeout=30)
+    assert run.status == Run.Status.CANCELLED
+    assert in_box(workspace, "pgrep -f '^sleep 600' || true") == ""
+
+
+def test_a_box_on_an_image_from_before_jobs_runs_its_commands_attached(workspace, wait_for_run):
+    from boxes import docker_engine
+
+    box = lifecycle.box_for(workspace.user)
+    docker_engine.exec_run(box.container_name, ["rm", commands.JOB_RUNNER], user="root")
+    run = wait_for_run(runs.start_run(workspace, ["sh", "-c", "echo attached; exit 3"]))
+    assert run.exit_code == 3 and run.output == "attached\n", run.error
