@@ -176,10 +176,11 @@ async def stream(
     that never started is "lost" like one its box stopped under."""
     started = time.monotonic()
     if detached:
-        job = (
-            [JOB_RUNNER, token, cwd or box.home, *argv] if argv else [JOB_RUNNER, "--follow", token]
-        )
-        opening = processes.open_process(box, job, env=env)
+        given = ["--input"] if input is not None else []
+        job = [JOB_RUNNER, *given, token, cwd or box.home, *argv] if argv else [
+            JOB_RUNNER, "--follow", token
+        ]  # fmt: skip
+        opening = processes.open_process(box, job, env=env, stdin=input is not None)
     else:
         opening = processes.open_process(
             box, argv, env=env, cwd=cwd, stdin=input is not None, token=token
@@ -266,8 +267,8 @@ async def stream(
     no_jobs = detached and f"command not found: {JOB_RUNNER}".encode() in job_said
     if no_jobs and argv:
         # A box on an image from before spoon-job: attached, as before it.
-        async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout, token=token,
-                                 silence=silence):  # fmt: skip
+        async for item in stream(box, argv, env=env, cwd=cwd, timeout=timeout, input=input,
+                                 token=token, silence=silence):  # fmt: skip
             yield item
         return
     lost = no_jobs or (detached and re.search(rb"spoon-job: (lost|no such job)", job_said))

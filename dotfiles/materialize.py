@@ -10,23 +10,22 @@ over whatever the repository wrote, keeping whatever they replace
 (overlay.sh). Every run is recorded with its log.
 """
 
+import contextlib
 import hashlib
 import io
 import logging
 import tarfile
 import threading
 import time
+import uuid
 from concurrent.futures import Future
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections
-from django.db.models import Value
-from django.db.models.functions import Concat
+from django.db import connections, transaction
 from django.utils import timezone
 
-from boxes import commands, docker_engine, lifecycle
+from boxes import carriers, commands, docker_engine, lifecycle
 from boxes.models import Box, Lease
 from boxes.use import using_box
 from dotfiles import encryption
@@ -124,13 +123,14 @@ def overlay_archive(files: list[tuple[str, bytes, bool]]) -> bytes:
 
 class RunLog:
     """The run's log, kept to its last SPOON_DOTFILES_LOG_LIMIT characters and
-    saved as it grows, so the page can follow it."""
+    saved as it grows, so the page can follow it; it begins with `start`."""
 
-    def __init__(self, run: DotfilesRun):
+    def __init__(self, run: DotfilesRun, start: str = ""):
         self.run = run
         self.kept = commands.CappedOutput(
             settings.SPOON_DOTFILES_LOG_LIMIT, empty="", keep_last=True
         )
+        self.kept.add(start)
 
     @property
     def text(self) -> str:
@@ -138,7 +138,9 @@ class RunLog:
 
     def add(self, text: str) -> None:
         self.kept.add(text)
-        DotfilesRun.objects.filter(pk=self.run.pk).update(log=self.text, steps=self.run.steps)
+        with transaction.atomic():
+            carriers.hold(self.run)  # a process that lost the apply writes nothing more
+            DotfilesRun.objects.filter(pk=self.run.pk).update(log=self.text, steps=self.run.steps)
 
 
 def apply(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
@@ -150,47 +152,118 @@ def apply(box: Box, trigger: str, files_only: bool = False) -> DotfilesRun:
     written when it changed, and always on "Apply now", so that it wins over
     edits made in the box since.
     """
-    run = DotfilesRun.objects.create(user=box.user, trigger=trigger)
+    run = _new_run(box.user, trigger)
     return _carry_out(run, files_only, preferred_image=box.running_image)
 
 
+def _new_run(user, trigger: str) -> DotfilesRun:
+    run = DotfilesRun(user=user, trigger=trigger)
+    carriers.new_claim(run)
+    run.save()
+    return run
+
+
 def _carry_out(
-    run: DotfilesRun, files_only: bool, preferred_image: str = "", box_up: Future | None = None
+    run: DotfilesRun,
+    files_only: bool,
+    preferred_image: str = "",
+    box_up: Future | None = None,
+    adopted: bool = False,
 ) -> DotfilesRun:
     """Hold the box (on preferred_image, or the user's) while applying; box_up
-    learns the box, or why it could not come up."""
+    learns the box, or why it could not come up. adopted: carry on with an
+    apply a stopped Spoon process carried (see _carry_on)."""
     log = RunLog(run)
+    if adopted:  # the log so far, less what the repository's job will say again
+        log = RunLog(run, start=run.log[: run.job_log_at] if _job_to_follow(run) else run.log)
     code = 0
     holder = f"dotfiles {run.trigger} (run {run.pk})"
     try:
-        # One apply at a time in a home, whichever process starts it.
-        with using_box(
-            run.user, Lease.Kind.DOTFILES, holder, preferred_image=preferred_image, exclusive=True
-        ) as box:
-            if box_up is not None:
-                box_up.set_result(box)
-            force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
-            code = _apply(box, run.user, run, log, files_only, force=force)
+        with carriers.carrying(run):
+            # One apply at a time in a home, whichever process starts it.
+            with using_box(
+                run.user,
+                Lease.Kind.DOTFILES,
+                holder,
+                preferred_image=preferred_image,
+                exclusive=True,
+            ) as box:
+                if box_up is not None:
+                    box_up.set_result(box)
+                force = run.trigger == DotfilesRun.Trigger.APPLY_NOW
+                if adopted:
+                    code = _carry_on(box, run, log, force)
+                else:
+                    code = _apply(box, run.user, run, log, files_only, force=force)
+                _record(run, log, code)
+                if run.job:  # only once recorded: see _carry_on
+                    commands.run(box, [commands.JOB_RUNNER, "--forget", run.job])
+                return run
+    except carriers.NotCarried as exc:
+        logger.info("%s: left to it", exc)
+        return run
     except Exception as exc:  # recorded for the user, whatever it was
+        if carriers.stopping.is_set():
+            return run  # handed on as this process stops: another records it
         if box_up is not None and not box_up.done():
             box_up.set_exception(exc)
         if isinstance(exc, docker_engine.EngineError | lifecycle.BoxError):
             logger.warning("dotfiles apply for %s: no box: %s", run.user, exc)
         else:
             logger.exception("dotfiles apply failed for %s", run.user)
-        log.add(f"spoon: the apply failed: {exc}\n")
         code = code or 1
+        with contextlib.suppress(carriers.NotCarried):
+            log.add(f"spoon: the apply failed: {exc}\n")
+            _record(run, log, code)
+    return run
+
+
+def _record(run: DotfilesRun, log: RunLog, code: int) -> None:
     run.exit_code = code
     run.status = DotfilesRun.Status.SUCCEEDED if code == 0 else DotfilesRun.Status.FAILED
     if code == 0 and "spoon: warning:" in log.text:
         run.status = DotfilesRun.Status.WARNING
     run.finished_at = timezone.now()
     run.log = log.text
-    run.save()
+    with transaction.atomic():
+        carriers.hold(run)
+        run.save(update_fields=["exit_code", "status", "finished_at", "log", "steps"])
     metrics.apply_seconds.labels(run.status).observe(
         (run.finished_at - run.started_at).total_seconds()
     )
-    return run
+
+
+def adopt_orphans() -> list[int]:
+    """Carry on with the applies a stopped Spoon process carried; their ids."""
+    adopted = carriers.claim_orphans(DotfilesRun.objects.filter(status=DotfilesRun.Status.RUNNING))
+    for pk in adopted:
+        logger.info("dotfiles apply %s: carrying on with it; its process stopped", pk)
+        run = DotfilesRun.objects.get(pk=pk)
+        _in_thread(lambda run=run: _carry_out(run, files_only=False, adopted=True), run.user)
+    return adopted
+
+
+def _carry_on(box, run: DotfilesRun, log: RunLog, force: bool) -> int:
+    """The rest of an apply whose process stopped: its repository step's job
+    (which went on in the box) followed to its end and recorded, then the
+    apply again without it, from its first step: each skips what is done."""
+    code = 0
+    if _job_to_follow(run):
+        result = _streamed(box, None, log, detached=True, token=run.job, timeout=_time_left(run))
+        code = _step(run, log, "repository", result)
+    log.add("spoon: Spoon restarted during this apply; it carried on with it\n")
+    done = any(step["step"] == "repository" for step in run.steps)
+    return _apply(box, run.user, run, log, False, force, repository_done=done) or code
+
+
+def _job_to_follow(run: DotfilesRun) -> bool:
+    """Did the repository step start its job, and not record its end?"""
+    return bool(run.job) and not any(step["step"] == "repository" for step in run.steps)
+
+
+def _time_left(run: DotfilesRun) -> float:
+    limit = settings.SPOON_DOTFILES_TIMEOUT + 120
+    return max(limit - (timezone.now() - run.started_at).total_seconds(), 0.001)
 
 
 def _step(run: DotfilesRun, log: RunLog, name: str, result) -> int:
@@ -227,6 +300,10 @@ def _repository(box, run, log, config: DotfilesConfig, wanted: str) -> int:
                 f"{exc} Give it again on the Dotfiles page.\n")  # fmt: skip
         run.steps.append({"step": "repository", "exit_code": 2})
         return 2
+    # A job of the box: an install script goes on when Spoon restarts, and
+    # the process that carries on with the apply follows it (_carry_on).
+    run.job, run.job_log_at = uuid.uuid4().hex, len(log.text)
+    DotfilesRun.objects.filter(pk=run.pk).update(job=run.job, job_log_at=run.job_log_at)
     result = _streamed(
         box,
         ["sh", "-c", REPOSITORY, "repository", config.repo_url, config.ref, config.setup_path,
@@ -235,12 +312,14 @@ def _repository(box, run, log, config: DotfilesConfig, wanted: str) -> int:
         env={"NOT_LINKED": " ".join(NOT_LINKED), "INSTALL_SCRIPTS": " ".join(INSTALL_SCRIPTS),
              "ACCESS": config.access, "TOKEN_USERNAME": config.token_username},
         input=credential.encode() if credential else None,
-        timeout=settings.SPOON_DOTFILES_TIMEOUT + 120,
+        timeout=_time_left(run),
+        detached=True,
+        token=run.job,
     )  # fmt: skip
     return _step(run, log, "repository", result)
 
 
-def _apply(box, user, run, log, files_only, force) -> int:
+def _apply(box, user, run, log, files_only, force, repository_done=False) -> int:
     probe = commands.run(box, ["sh", "-c", PROBE])
     applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
     probe.output = b"".join(
@@ -251,7 +330,9 @@ def _apply(box, user, run, log, files_only, force) -> int:
         return code
     config = DotfilesConfig.objects.filter(user=user).first()
     wanted = repository_hash(config)
-    if files_only:
+    if repository_done:
+        pass
+    elif files_only:
         run.steps.append({"step": "repository", "skipped": "files only"})
     elif not wanted:
         run.steps.append({"step": "repository", "skipped": "no repository"})
@@ -274,22 +355,6 @@ def _apply(box, user, run, log, files_only, force) -> int:
     return _step(run, log, "overlay", result) or code
 
 
-# Longer than any apply can take: a run still "running" after this was cut off.
-RUN_LIMIT = timedelta(seconds=settings.SPOON_DOTFILES_TIMEOUT + 300)
-
-
-def close_interrupted_runs(user) -> None:
-    """Runs still marked running long after any apply could last were cut off
-    (the server stopped mid-apply): say so, instead of running forever."""
-    DotfilesRun.objects.filter(
-        user=user, status=DotfilesRun.Status.RUNNING, started_at__lt=timezone.now() - RUN_LIMIT
-    ).update(
-        status=DotfilesRun.Status.FAILED,
-        finished_at=timezone.now(),
-        log=Concat("log", Value("\nspoon: interrupted (the server stopped during the apply)\n")),
-    )
-
-
 def apply_in_background(
     user, trigger: str, files_only: bool = False, preferred_image: str = "", wait_for_box=False
 ) -> DotfilesRun:
@@ -299,23 +364,25 @@ def apply_in_background(
     writes whatever files there are when it starts. With wait_for_box, return
     once the box is up, or raise why it could not come up (EngineError,
     BoxError)."""
-    close_interrupted_runs(user)
     if files_only:
         waiting = DotfilesRun.objects.filter(
             user=user, trigger=trigger, status=DotfilesRun.Status.RUNNING, steps=[]
         ).first()
         if waiting is not None:
             return waiting
-    run = DotfilesRun.objects.create(user=user, trigger=trigger)
+    run = _new_run(user, trigger)
     box_up: Future = Future()
-
-    def work():
-        try:
-            _carry_out(run, files_only, preferred_image, box_up)
-        finally:
-            connections.close_all()
-
-    threading.Thread(target=work, name=f"dotfiles-{user.pk}", daemon=True).start()
+    _in_thread(lambda: _carry_out(run, files_only, preferred_image, box_up), user)
     if wait_for_box:
         box_up.result()
     return run
+
+
+def _in_thread(work, user) -> None:
+    def carry():
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=carry, name=f"dotfiles-{user.pk}", daemon=True).start()

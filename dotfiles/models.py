@@ -126,6 +126,13 @@ class DotfilesRun(models.Model):
     log = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The Spoon process that carries the apply out (see boxes.carriers).
+    carrier = models.CharField(max_length=32, blank=True)
+    carried_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The repository step's job in the box (spoon-job), and where its output
+    # begins in the log: a process that carries on with the apply follows it.
+    job = models.CharField(max_length=32, blank=True)
+    job_log_at = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at", "-pk"]

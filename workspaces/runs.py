@@ -4,7 +4,6 @@ output kept as it comes and a cancel that ends the process inside the box."""
 import contextlib
 import logging
 import threading
-import time
 import uuid
 
 from django.conf import settings
@@ -14,11 +13,11 @@ from django.db.models import Max, Sum
 from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
-from boxes import commands, docker_engine, images, lifecycle, processes
+from boxes import carriers, commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
 from spoon import metrics
-from workspaces import carriers, credentials, fanout
+from workspaces import credentials, fanout
 from workspaces.limits import Limits
 from workspaces.models import Agent, Run, RunChunk, Workspace
 from workspaces.transcript import Transcript
@@ -136,30 +135,11 @@ def adopt_orphans() -> list[int]:
     going in its box is followed again (its output from the start, its end
     recorded when it comes), one that ended meanwhile is recorded with its
     real exit status, and a queued one starts. Their ids."""
-    adopted = carriers.claim_orphans()
+    adopted = carriers.claim_orphans(Run.objects.exclude(status__in=Run.FINISHED))
     for pk in adopted:
         logger.info("run %s: carrying on with it; the process that carried it stopped", pk)
         _carry_in_thread(pk)
     return adopted
-
-
-def keep_adopting() -> threading.Thread:
-    """adopt_orphans() now and every third of SPOON_LEASE_SECONDS, in a
-    thread of this (web) process, for as long as it runs."""
-
-    def loop():
-        while True:
-            try:
-                adopt_orphans()
-            except Exception:
-                logger.exception("looking for runs to carry on with failed; trying again")
-            finally:
-                connections.close_all()
-            time.sleep(settings.SPOON_LEASE_SECONDS / 3)
-
-    thread = threading.Thread(target=loop, name="adopt-runs", daemon=True)
-    thread.start()
-    return thread
 
 
 PROBE_CHECKOUT = 'cd "$1" 2>/dev/null && git rev-parse --is-inside-work-tree 2>/dev/null'

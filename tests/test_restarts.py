@@ -1,6 +1,6 @@
-"""Runs outlive the Spoon process that started them: daphne killed (SIGKILL)
-or stopped mid-run, a later process follows the run's job in the box again
-and records how it really ended, output complete."""
+"""Runs and dotfiles applies outlive the Spoon process that started them:
+daphne killed (SIGKILL) or stopped in the middle, a later process follows
+the job in the box again and records how it really ended, output complete."""
 
 import time
 
@@ -21,12 +21,13 @@ def spoon_process(engine, settings):
     stopped after the test."""
     started = []
 
-    def start(name):
+    def start(name, **environment):
         server = SpoonServer(
             settings.DATA_DIR,
             log_name=f"daphne-{name}.log",
             DATABASE_URL=database_url(),
             SPOON_LEASE_SECONDS=str(LEASE),
+            **environment,
         ).start()
         started.append(server)
         return server
@@ -37,14 +38,18 @@ def spoon_process(engine, settings):
             server.stop()
 
 
-def started_in(server, workspace, script):
-    """A run started by server (through its API), once its output has begun."""
+def client_of(server, user):
+    """user, signed in to server's API."""
     from tests.test_two_processes import PASSWORD, signed_in
 
-    user = workspace.user
     user.set_password(PASSWORD)
     user.save()
-    client = signed_in(server.port, server.log_path, user)
+    return signed_in(server.port, server.log_path, user)
+
+
+def started_in(server, workspace, script):
+    """A run started by server (through its API), once its output has begun."""
+    client = client_of(server, workspace.user)
     status, body = client.spoon_api(
         "POST", f"/api/workspaces/{workspace.pk}/runs/", {"argv": ["sh", "-c", script]}
     )
@@ -77,9 +82,11 @@ def test_a_run_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     assert run.error == "exited with 7"
     assert run.output == "begun\nafter the kill\n", "nothing lost, nothing twice"
     assert "carrying on with it" in (first.log_path.parent / "daphne-b.log").read_text()
-    assert in_box(workspace, "ls ~/.spoon/jobs; pgrep -fa '^sleep 4' || true") == "", (
-        "the job was forgotten once recorded, and nothing is left running"
-    )
+    assert in_box(workspace, "pgrep -fa '^sleep 4' || true") == "", "nothing left running"
+    deadline = time.monotonic() + 10
+    while in_box(workspace, "ls ~/.spoon/jobs") != "":
+        assert time.monotonic() < deadline, "the job is forgotten once recorded"
+        time.sleep(0.2)
 
 
 def test_a_run_that_ended_while_spoon_was_down_is_recorded_with_its_real_end(
@@ -135,3 +142,38 @@ def test_a_box_on_an_image_from_before_jobs_runs_its_commands_attached(workspace
     docker_engine.exec_run(box.container_name, ["rm", commands.JOB_RUNNER], user="root")
     run = wait_for_run(runs.start_run(workspace, ["sh", "-c", "echo attached; exit 3"]))
     assert run.exit_code == 3 and run.output == "attached\n", run.error
+
+
+def test_an_apply_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
+    engine, make_user, spoon_process, sh
+):
+    from dotfiles.models import DotfilesRun
+    from tests.test_dotfiles_apply import add_file, configure, make_repo
+
+    box = lifecycle.ensure_box(make_user())
+    install = "#!/bin/sh\necho begun\nsleep 4\necho installed\ntouch ~/installed\n"
+    configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
+    add_file(box, ".spoonrc", b"from the overlay\n")
+    schemes = {"SPOON_DOTFILES_URL_SCHEMES": "https,ssh,file"}
+    first = spoon_process("a", **schemes)
+    status, body = client_of(first, box.user).spoon_api("POST", "/api/dotfiles/apply")
+    assert status == 202, body
+    run = DotfilesRun.objects.get(pk=body["run"])
+    deadline = time.monotonic() + 60
+    while "begun" not in run.log:
+        assert time.monotonic() < deadline, f"the install script never began: {run.log}"
+        time.sleep(0.1)
+        run.refresh_from_db()
+    first.kill()
+
+    spoon_process("b", **schemes)
+    deadline = time.monotonic() + 90
+    while run.status == DotfilesRun.Status.RUNNING:
+        assert time.monotonic() < deadline, f"never recorded: {run.log}"
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert run.status == DotfilesRun.Status.SUCCEEDED, run.log
+    assert run.log.count("begun") == 1 and "installed" in run.log, run.log
+    assert "Spoon restarted during this apply" in run.log
+    assert [s["step"] for s in run.steps if "skipped" not in s].count("repository") == 1
+    assert sh(box, "cat ~/.spoonrc; ls ~/installed") == f"from the overlay\n{box.home}/installed"
