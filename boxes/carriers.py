@@ -19,6 +19,8 @@ from django.db import DatabaseError, connections, models
 from django.db.models import Q
 from django.utils import timezone
 
+from spoon import metrics
+
 logger = logging.getLogger(__name__)
 
 _carried: dict[str, type[models.Model]] = {}  # this process's claims, let go of at exit
@@ -51,6 +53,7 @@ def claim_orphans(unfinished: models.QuerySet) -> list[int]:
     for pk in orphans.values_list("pk", flat=True):
         if orphans.filter(pk=pk).update(carrier=uuid.uuid4().hex, carried_until=_until()):
             claimed.append(pk)
+            metrics.carried_on.labels(unfinished.model._meta.model_name).inc()
     return claimed
 
 

@@ -45,6 +45,11 @@ reap_stopped = Counter("spoon_reap_boxes_stopped", "Idle boxes stopped by reapbo
 reap_failures = Counter(
     "spoon_reap_failures", "Boxes reapboxes could not stop or check, and passes that failed whole"
 )
+carried_on = Counter(
+    "spoon_carried_on",
+    "Runs and dotfiles applies taken over after the process carrying them stopped, by kind",
+    ["kind"],
+)
 run_seconds = Histogram(
     "spoon_run_duration_seconds",
     "How long finished runs took, by kind (command or agent) and status",

@@ -67,6 +67,22 @@ def test_a_turn_becomes_a_readable_transcript(workspace, stand_in, wait_for_run)
     assert ("raw", "not json at all") in kinds
 
 
+def test_a_running_turns_transcript_is_read_from_its_output_not_rewritten(
+    workspace, stand_in, wait_for_run
+):
+    run = runs.start_agent_turn(workspace, "hang please", agent=stand_in)
+    deadline = time.monotonic() + 60
+    while "Reconnecting" not in run.output:
+        assert time.monotonic() < deadline, (run.status, run.error)
+        time.sleep(0.1)
+        run.refresh_from_db()
+    assert run.transcript == [], "not written while it runs"
+    assert "$ ls" in [entry["text"] for entry in run.transcript_so_far()]
+    runs.cancel_run(run)
+    run = wait_for_run(run)
+    assert "$ ls" in [entry["text"] for entry in run.transcript], "written once, at the end"
+
+
 def test_a_failed_turn_is_the_runs_error(workspace, stand_in, wait_for_run):
     run = wait_for_run(runs.start_agent_turn(workspace, "please fail", agent=stand_in))
     assert run.status == Run.Status.FAILED

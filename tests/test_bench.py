@@ -119,3 +119,15 @@ def test_bench_team_runs_on_its_own_postgresql_and_redis(engine):
     for row in ("two daphnes behind nginx | 4 |", "one daphne, no nginx (baseline) | 4 |"):
         assert f"| {row}" in result.stdout
     assert not [c for c in docker_engine.list_containers({}) if c.name.startswith("spoon-box-team")]
+
+
+def test_bench_prompt_prints_its_table(engine):
+    result = subprocess.run(
+        [sys.executable, "bench/prompt.py", "--files", "50", "--rounds", "3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| git status, same checkout (baseline)" in result.stdout

@@ -3,6 +3,7 @@ daphne killed (SIGKILL) or stopped in the middle, a later process follows
 the job in the box again and records how it really ended, output complete."""
 
 import time
+import urllib.request
 
 import pytest
 
@@ -76,9 +77,14 @@ def test_a_run_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     run = started_in(first, workspace, script)
     first.kill()
 
-    spoon_process("b")
+    second = spoon_process("b", SPOON_METRICS_TOKEN="m" * 32)
     run = wait_for_run(run, timeout=90)
     assert run.status == Run.Status.FAILED and run.exit_code == 7, run.error
+    scrape = urllib.request.Request(
+        f"{second.url}/metrics", headers={"Authorization": f"Bearer {'m' * 32}"}
+    )
+    with urllib.request.urlopen(scrape, timeout=10) as answer:
+        assert 'spoon_carried_on_total{kind="run"} 1.0' in answer.read().decode()
     assert run.error == "exited with 7"
     assert run.output == "begun\nafter the kill\n", "nothing lost, nothing twice"
     assert "carrying on with it" in (first.log_path.parent / "daphne-b.log").read_text()

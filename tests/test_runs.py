@@ -9,6 +9,7 @@ from django.test import Client
 
 from boxes import commands, docker_engine, lifecycle
 from boxes.models import RegisteredImage
+from tests.support import wait_connected, wait_for_screen
 from workspaces import runs
 from workspaces.models import Run
 
@@ -225,3 +226,8 @@ def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, 
     page.wait_for_selector("[data-run-title][data-status=succeeded]")
     listed = page.locator("[data-run-list] [data-run-status=succeeded]").inner_text()
     assert "(exit 0)" in listed and re.search(r"· \d+\.\d s$", listed), listed
+
+    page.click("[data-full-terminal]")  # the workspace's terminal in a page of its own
+    page.wait_for_url("**/terminal/**")
+    wait_connected(page)
+    wait_for_screen(page, "$ ")

@@ -1,6 +1,7 @@
 """The terminal page in Debian's chromium, against daphne and a real box."""
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support import SCREEN_TEXT, wait_connected, wait_for_screen
 
@@ -50,9 +51,17 @@ def test_the_terminal_fills_the_window_and_refits(spoon_server, page, new_user_l
     screen = page.locator(".xterm-screen").bounding_box()
     assert screen["width"] > 0.9 * 700 - 20
     page.locator(".xterm").click()
-    page.keyboard.type("stty size")
-    page.keyboard.press("Enter")
-    wait_for_screen(page, f"{narrow[1] - 1} {narrow[0]}")  # tmux's status line takes a row
+    # The new size reaches tmux a moment after the page has it: the first
+    # `stty size` may come before it does.
+    expected = f"\n{narrow[1] - 1} {narrow[0]}"  # tmux's status line takes a row
+    for attempt in range(3):
+        page.keyboard.type("stty size")
+        page.keyboard.press("Enter")
+        try:
+            wait_for_screen(page, expected, timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            assert attempt < 2, page.evaluate(SCREEN_TEXT)[-500:]
 
 
 def test_copy_and_paste_with_ctrl_shift(spoon_server, browser, new_user_logged_in):
@@ -74,6 +83,7 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser, new_user_logged_i
 
         page.evaluate("navigator.clipboard.writeText('echo pasted-$((2+2))')")
         page.keyboard.press("Control+Shift+V")
+        wait_for_screen(page, "echo pasted-$((2+2))")  # the paste reads the clipboard first
         page.keyboard.press("Enter")
         wait_for_screen(page, "\npasted-4")
     finally:

@@ -31,7 +31,9 @@ def describe(run: Run, with_output=True) -> dict:
         answer.update(agent=run.agent.name if run.agent else None, prompt=run.prompt)
     if with_output:
         answer.update(
-            output=run.output, output_truncated=run.output_truncated, transcript=run.transcript
+            output=run.output,
+            output_truncated=run.output_truncated,
+            transcript=run.transcript_so_far(),
         )
     return answer
 

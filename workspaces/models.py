@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from boxes.models import Box, RegisteredImage
+from workspaces.transcript import Transcript
 
 PROMPT = "{prompt}"
 
@@ -206,6 +207,15 @@ class Run(models.Model):
             return "".join(pieces)
         # It ended since this row was read: its chunks became the record.
         return Run.objects.filter(pk=self.pk).values_list("recorded_output", flat=True).first()
+
+    def transcript_so_far(self) -> list[dict]:
+        """An agent turn's transcript: the record once it ended, read from the
+        output so far while it runs (it is written once, at the end)."""
+        if self.finished or not self.agent_id:
+            return self.transcript
+        reading = Transcript()
+        reading.feed(self.output)
+        return [entry.as_dict() for entry in reading.entries]
 
 
 class RunChunk(models.Model):

@@ -291,9 +291,9 @@ def _agent_error(run: Run) -> str:
 def _stream_into(
     run: Run, box, cwd: str, limits: "Limits", follow_only: bool = False
 ) -> commands.Result:
-    """Run the command as a job of the box, with its output (capped) and,
-    for an agent, its transcript stored as they come, so pages follow it
-    live. follow_only follows the job a stopped Spoon process started: its
+    """Run the command as a job of the box, with its output (capped) stored
+    as it comes, so pages follow it live, and for an agent its transcript
+    stored at the end. follow_only follows the job a stopped Spoon process started: its
     output is read again from the start, and what is recorded already is
     not written twice."""
     transcript = Transcript() if run.agent_id else None
@@ -302,11 +302,15 @@ def _stream_into(
         chars=Coalesce(Sum(Length("text")), 0), seq=Coalesce(Max("seq"), 0)
     )
 
+    ended = False
+
     def take_text(piece: str, final: bool) -> None:
+        nonlocal ended
         if transcript:
             transcript.feed(piece)
             if final:
                 transcript.close()
+        ended = final
         output.add(piece)
 
     written = {"chars": recorded["chars"], "seq": recorded["seq"], "truncated": False}
@@ -317,7 +321,7 @@ def _stream_into(
         changed = {}
         if output.truncated != written["truncated"]:
             changed["output_truncated"] = output.truncated
-        if transcript:
+        if transcript and ended:  # written once: while it runs, it is read from the output
             changed["transcript"] = [e.as_dict() for e in transcript.entries]
         if not new and not changed:
             return
