@@ -22,21 +22,32 @@ def spoon_process(engine, settings):
     stopped after the test."""
     started = []
 
-    def start(name, **environment):
+    def start(name, now=True, **environment):
         server = SpoonServer(
             settings.DATA_DIR,
             log_name=f"daphne-{name}.log",
             DATABASE_URL=database_url(),
             SPOON_LEASE_SECONDS=str(LEASE),
             **environment,
-        ).start()
+        )
         started.append(server)
-        return server
+        return server.start() if now else server
 
     yield start
     for server in started:
-        if server.process.poll() is None:
+        if getattr(server, "process", None) and server.process.poll() is None:
             server.stop()
+
+
+@pytest.fixture
+def signed_up(workspace):
+    """The workspace, its owner given a password (before a page's event loop
+    keeps the ORM from this thread)."""
+    from tests.test_two_processes import PASSWORD
+
+    workspace.user.set_password(PASSWORD)
+    workspace.user.save()
+    return workspace
 
 
 def client_of(server, user):
@@ -183,3 +194,31 @@ def test_an_apply_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     assert "Spoon restarted during this apply" in run.log
     assert [s["step"] for s in run.steps if "skipped" not in s].count("repository") == 1
     assert sh(box, "cat ~/.spoonrc; ls ~/installed") == f"from the overlay\n{box.home}/installed"
+
+
+@pytest.mark.browser
+def test_a_page_following_a_run_follows_it_on_across_a_restart(
+    signed_up, spoon_process, page, tmp_path
+):
+    from tests.support import reference_nginx
+    from tests.test_two_processes import PASSWORD
+
+    workspace = signed_up
+    first = spoon_process("a")
+    second = spoon_process("b", now=False)
+    with reference_nginx(tmp_path, [first.port, second.port]) as nginx:
+        spoon = f"http://127.0.0.1:{nginx}"
+        page.goto(f"{spoon}/login/?next=/workspaces/{workspace.pk}/")
+        page.fill("#id_username", workspace.user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{spoon}/workspaces/{workspace.pk}/")
+        page.fill("#command", "sh -c 'echo begun; sleep 4; echo after-the-restart'")
+        page.click("[data-run-form] button[type=submit]")
+        page.wait_for_selector("[data-run-output]:has-text('begun')", timeout=30_000)
+        second.start()
+        first.stop()  # as a deploy does: the page's run stream closes with it
+
+        page.wait_for_selector("[data-run-title][data-status=succeeded]", timeout=90_000)
+        shown = page.locator("[data-run-output]").inner_text()
+        assert shown.count("begun") == 1 and "after-the-restart" in shown, shown

@@ -119,15 +119,28 @@ async function follow(id) {
       Object.assign(run, message);
       showStatus(run);
       refresh();
-// A link to one run (from the landing page) opens it: #run-<id>.
-const linked = /^#run-(\d+)$/.exec(location.hash);
-if (linked) follow(Number(linked[1]));
       if (FINISHED.includes(message.status) && run.agent) {
         call("GET", `${url}${id}`).then((done) => showTranscript(done.transcript));
       }
     }
   };
-  socket.onerror = () => poll(id);
+  let opened = false;
+  socket.onopen = () => { opened = true; };
+  // A socket that never opened: poll instead. One that closed before the run
+  // ended (its Spoon process restarted for a deploy): follow it again, on
+  // whichever process answers now; the stored output comes first again.
+  socket.onclose = () => {
+    if (following !== id) return;
+    if (!opened) poll(id);
+    else if (!FINISHED.includes(run.status)) followAgain(id);
+  };
+}
+
+// Again in a second, and on until a Spoon process answers.
+function followAgain(id) {
+  setTimeout(() => {
+    if (following === id) follow(id).catch(() => followAgain(id));
+  }, 1000);
 }
 
 async function poll(id) {
@@ -140,9 +153,6 @@ async function poll(id) {
     await new Promise((ok) => setTimeout(ok, 300));
   }
   refresh();
-// A link to one run (from the landing page) opens it: #run-<id>.
-const linked = /^#run-(\d+)$/.exec(location.hash);
-if (linked) follow(Number(linked[1]));
 }
 
 // The last runs, with their status, exit code and duration; while any is
