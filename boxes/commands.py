@@ -129,24 +129,50 @@ def run_following(
 ) -> Result:
     """Run argv as `run` does, handing its output to take_text(text, final)
     as UTF-8 text as it comes (characters split between reads made whole),
-    and calling save() at most every SAVE_EVERY seconds and once at the end,
-    so a page can follow it. take_text runs on the event loop and must not
-    block; save runs in a thread of its own and may use the database. The
-    Result carries no output: take_text had it."""
+    and calling save() at most every SAVE_EVERY seconds, within SAVE_EVERY of
+    any output (output that comes just after a save is saved soon after, not
+    with the next output, which may be an hour away) and once at the end, so
+    a page can follow it. take_text runs on the event loop and must not
+    block; save runs in a thread of its own, one at a time, and may use the
+    database. The Result carries no output: take_text had it."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     saving = sync_to_async(save, thread_sensitive=False)
 
     async def follow() -> Result:
+        one_at_a_time = asyncio.Lock()
         saved_at = 0.0
-        async for item in stream(box, argv, **options):
-            if isinstance(item, Result):
-                take_text(decoder.decode(b"", final=True), True)
-                await saving()
-                return item
-            take_text(decoder.decode(item), False)
-            if time.monotonic() - saved_at > SAVE_EVERY:
-                await saving()
+        later: asyncio.Task | None = None
+
+        async def save_now() -> None:
+            nonlocal saved_at
+            async with one_at_a_time:
                 saved_at = time.monotonic()
+                await saving()
+
+        async def save_in(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await save_now()
+
+        try:
+            async for item in stream(box, argv, **options):
+                if isinstance(item, Result):
+                    take_text(decoder.decode(b"", final=True), True)
+                    if later is not None:
+                        await later  # never two saves at once
+                    await save_now()
+                    return item
+                take_text(decoder.decode(item), False)
+                if later is not None and later.done():
+                    later.result()  # a save that failed fails here, as one made inline would
+                    later = None
+                wait = saved_at + SAVE_EVERY - time.monotonic()
+                if wait <= 0:
+                    await save_now()
+                elif later is None:
+                    later = asyncio.create_task(save_in(wait))
+        finally:
+            if later is not None and not later.done():
+                later.cancel()
         raise AssertionError("stream() always ends with a Result")
 
     return async_to_sync(follow)()

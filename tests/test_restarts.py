@@ -161,17 +161,32 @@ def test_a_box_on_an_image_from_before_jobs_runs_its_commands_attached(workspace
     assert run.exit_code == 3 and run.output == "attached\n", run.error
 
 
-def test_an_apply_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
-    engine, make_user, spoon_process, sh
-):
-    from dotfiles.models import DotfilesRun
+SCHEMES = {"SPOON_DOTFILES_URL_SCHEMES": "https,ssh,file"}
+
+
+@pytest.fixture
+def box_with_dotfiles(engine, make_user, sh):
+    """A box whose dotfiles repository's install script takes 4 s, and an
+    overlay file; its owner has a password."""
     from tests.test_dotfiles_apply import add_file, configure, make_repo
+    from tests.test_two_processes import PASSWORD
 
     box = lifecycle.ensure_box(make_user())
+    box.user.set_password(PASSWORD)
+    box.user.save()
     install = "#!/bin/sh\necho begun\nsleep 4\necho installed\ntouch ~/installed\n"
     configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
     add_file(box, ".spoonrc", b"from the overlay\n")
-    schemes = {"SPOON_DOTFILES_URL_SCHEMES": "https,ssh,file"}
+    return box
+
+
+def test_an_apply_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
+    box_with_dotfiles, spoon_process, sh
+):
+    from dotfiles.models import DotfilesRun
+
+    box = box_with_dotfiles
+    schemes = SCHEMES
     first = spoon_process("a", **schemes)
     status, body = client_of(first, box.user).spoon_api("POST", "/api/dotfiles/apply")
     assert status == 202, body
@@ -222,3 +237,28 @@ def test_a_page_following_a_run_follows_it_on_across_a_restart(
         page.wait_for_selector("[data-run-title][data-status=succeeded]", timeout=90_000)
         shown = page.locator("[data-run-output]").inner_text()
         assert shown.count("begun") == 1 and "after-the-restart" in shown, shown
+
+
+@pytest.mark.browser
+def test_the_dotfiles_page_follows_an_apply_on_across_a_restart(
+    box_with_dotfiles, spoon_process, page
+):
+    from tests.test_two_processes import PASSWORD
+
+    first = spoon_process("a", **SCHEMES)
+    page.goto(f"{first.url}/login/?next=/settings/dotfiles/")
+    page.fill("#id_username", box_with_dotfiles.user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{first.url}/settings/dotfiles/")
+    page.click("[data-apply]")
+    page.wait_for_selector("[data-log]:has-text('begun')", timeout=60_000)  # live, mid-script
+    first.kill()
+    page.wait_for_timeout(3000)  # the page asks meanwhile, and nothing answers
+
+    second = spoon_process("b", now=False, **SCHEMES)
+    second.port, second.url = first.port, first.url  # the same address, as after a restart
+    second.start()
+    page.wait_for_selector("[data-run-status][data-status=succeeded]", timeout=90_000)
+    log = page.locator("[data-log]").inner_text()
+    assert "installed" in log and "Spoon restarted during this apply" in log, log

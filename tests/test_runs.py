@@ -28,6 +28,21 @@ def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):
     assert any(s and s != run.output for s in seen), "part of the output was there before the end"
 
 
+def test_output_just_after_a_save_is_saved_soon_not_with_the_next_output(workspace, wait_for_run):
+    run = runs.start_run(workspace, ["sh", "-c", "echo a; sleep 0.1; echo b; sleep 5; echo c"])
+    while "a" not in run.output:
+        run.refresh_from_db()
+        time.sleep(0.05)
+    seen_at = time.monotonic()
+    while "b" not in run.output:
+        assert time.monotonic() - seen_at < 2, "b waited for c"
+        run.refresh_from_db()
+        time.sleep(0.05)
+    assert "c" not in run.output
+    runs.cancel_run(run)
+    wait_for_run(run)
+
+
 def test_the_run_works_in_the_workspace_folder_with_the_users_secrets(workspace, wait_for_run):
     from dotfiles.models import Secret
 

@@ -3,9 +3,22 @@ import { $, call, say } from "./page.js";
 
 const logView = $("[data-log]");
 
+// Spoon restarting (a deploy) answers nothing, or 502/503 from its proxy,
+// for a moment: the apply goes on in the box, so ask again meanwhile.
+const RESTARTING = [undefined, 502, 503, 504];
+
 async function follow(id) {
+  let misses = 0;
   for (;;) {
-    const run = await call("GET", `/runs/${id}`);
+    let run;
+    try {
+      run = await call("GET", `/runs/${id}`);
+      misses = 0;
+    } catch (error) {
+      if (!RESTARTING.includes(error.status) || ++misses > 60) throw error;
+      await new Promise((ok) => setTimeout(ok, 2000));
+      continue;
+    }
     logView.textContent = run.log || "(no output yet)";
     logView.scrollTop = logView.scrollHeight;
     $("[data-run-status]").textContent = `${run.trigger}: ${run.status}` +
