@@ -234,8 +234,19 @@ def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, 
     assert "second" not in page.locator("[data-run-output]").inner_text(), (
         "streams in, not at the end"
     )
-    # The status shows while it runs, in the title and in the list.
-    assert page.locator("[data-run-title]").get_attribute("data-status") == "running"
+    # The status shows while it runs, in the title and in the list; the
+    # title's duration goes on.
+    title = page.locator("[data-run-title]")
+    assert title.get_attribute("data-status") == "running"
+    shown = title.inner_text()
+    page.wait_for_function(
+        """shown => {
+            const title = document.querySelector('[data-run-title]');
+            return title.textContent !== shown && title.dataset.status === 'running';
+        }""",
+        arg=shown,
+        timeout=5_000,
+    )
     page.wait_for_selector("[data-run-list] [data-run-status=running]", timeout=10_000)
     page.wait_for_selector("[data-run-output]:has-text('second-42')", timeout=30_000)
     page.wait_for_selector("[data-run-title][data-status=succeeded]")

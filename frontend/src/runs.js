@@ -7,6 +7,7 @@ const url = root.dataset.runsUrl;
 const $ = (selector) => root.querySelector(selector);
 let following = null;
 let listTimer = null;
+let clockTimer = null; // the followed run's duration goes on while it runs
 const FINISHED = ["succeeded", "failed", "cancelled"];
 
 // How long a run took, or has been running.
@@ -98,6 +99,10 @@ async function follow(id) {
   following = id;
   const run = await call("GET", `${url}${id}`);
   showStatus(run);
+  clearInterval(clockTimer);
+  clockTimer = setInterval(() => {
+    if (following === id && run.status === "running") showStatus(run);
+  }, 1000);
   $("[data-run-output]").textContent = "";
   showTranscript(run.finished_at ? run.transcript : []);
   let socket;
@@ -144,6 +149,7 @@ function followAgain(id) {
 }
 
 async function poll(id) {
+  clearInterval(clockTimer); // each answer below shows the run as it is
   for (;;) {
     const run = await call("GET", `${url}${id}`);
     if (following !== id) return;
