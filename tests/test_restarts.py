@@ -67,12 +67,16 @@ def started_in(server, workspace, script):
     )
     assert status == 201, body
     run = Run.objects.get(pk=body["id"])
-    deadline = time.monotonic() + 60
-    while "begun" not in run.output:
-        assert time.monotonic() < deadline, f"the run never began: {run.status} {run.error}"
-        time.sleep(0.1)
-        run.refresh_from_db()
+    until(lambda: run.refresh_from_db() or "begun" in run.output, "the run never began")
     return run
+
+
+def until(check, failure: str, timeout: float = 60) -> None:
+    """Ask check() every tenth of a second until it says yes, or fail."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
 
 
 def in_box(workspace, script) -> str:
@@ -100,10 +104,7 @@ def test_a_run_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     assert run.output == "begun\nafter the kill\n", "nothing lost, nothing twice"
     assert "carrying on with it" in (first.log_path.parent / "daphne-b.log").read_text()
     assert in_box(workspace, "pgrep -fa '^sleep 4' || true") == "", "nothing left running"
-    deadline = time.monotonic() + 10
-    while in_box(workspace, "ls ~/.spoon/jobs") != "":
-        assert time.monotonic() < deadline, "the job is forgotten once recorded"
-        time.sleep(0.2)
+    until(lambda: in_box(workspace, "ls ~/.spoon/jobs") == "", "the job is kept", 10)
 
 
 def test_a_run_that_ended_while_spoon_was_down_is_recorded_with_its_real_end(
@@ -141,10 +142,7 @@ def test_a_cancel_from_another_process_ends_an_adopted_run(workspace, spoon_proc
     run = started_in(first, workspace, "echo begun; sleep 600")
     first.kill()
     spoon_process("b")
-    deadline = time.monotonic() + 60
-    while Run.objects.get(pk=run.pk).carrier == run.carrier:
-        assert time.monotonic() < deadline, "never adopted"
-        time.sleep(0.2)
+    until(lambda: Run.objects.get(pk=run.pk).carrier != run.carrier, "never taken over")
 
     runs.cancel_run(run)  # from this process: neither daphne
     run = wait_for_run(run, timeout=30)
@@ -186,24 +184,15 @@ def test_an_apply_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     from dotfiles.models import DotfilesRun
 
     box = box_with_dotfiles
-    schemes = SCHEMES
-    first = spoon_process("a", **schemes)
+    first = spoon_process("a", **SCHEMES)
     status, body = client_of(first, box.user).spoon_api("POST", "/api/dotfiles/apply")
     assert status == 202, body
     run = DotfilesRun.objects.get(pk=body["run"])
-    deadline = time.monotonic() + 60
-    while "begun" not in run.log:
-        assert time.monotonic() < deadline, f"the install script never began: {run.log}"
-        time.sleep(0.1)
-        run.refresh_from_db()
+    until(lambda: run.refresh_from_db() or "begun" in run.log, "the install script never began")
     first.kill()
 
-    spoon_process("b", **schemes)
-    deadline = time.monotonic() + 90
-    while run.status == DotfilesRun.Status.RUNNING:
-        assert time.monotonic() < deadline, f"never recorded: {run.log}"
-        time.sleep(0.2)
-        run.refresh_from_db()
+    spoon_process("b", **SCHEMES)
+    until(lambda: run.refresh_from_db() or run.status != "running", "never recorded", 90)
     assert run.status == DotfilesRun.Status.SUCCEEDED, run.log
     assert run.log.count("begun") == 1 and "installed" in run.log, run.log
     assert "Spoon restarted during this apply" in run.log
