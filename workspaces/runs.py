@@ -293,9 +293,9 @@ def _stream_into(
 ) -> commands.Result:
     """Run the command as a job of the box, with its output (capped) stored
     as it comes, so pages follow it live, and for an agent its transcript
-    stored at the end. follow_only follows the job a stopped Spoon process started: its
-    output is read again from the start, and what is recorded already is
-    not written twice."""
+    stored at the end. follow_only follows the job a stopped Spoon process
+    started: its output is read again from the start, and what is recorded
+    already is not written twice."""
     transcript = Transcript() if run.agent_id else None
     output = commands.CappedOutput(settings.SPOON_EXEC_OUTPUT_LIMIT, empty="")
     recorded = RunChunk.objects.filter(run_id=run.pk).aggregate(
