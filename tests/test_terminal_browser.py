@@ -50,18 +50,43 @@ def test_the_terminal_fills_the_window_and_refits(spoon_server, page, new_user_l
     assert narrow[0] < wide[0] and narrow[1] < wide[1]
     screen = page.locator(".xterm-screen").bounding_box()
     assert screen["width"] > 0.9 * 700 - 20
+    shell_sees_the_terminals_size(page)
+
+
+def shell_sees_the_terminals_size(page):
+    """`stty size` in the page's shell says the page's terminal's size."""
+    cols, rows = page.evaluate("[window.spoonTerminal.cols, window.spoonTerminal.rows]")
     page.locator(".xterm").click()
     # The new size reaches tmux a moment after the page has it: the first
     # `stty size` may come before it does.
-    expected = f"\n{narrow[1] - 1} {narrow[0]}"  # tmux's status line takes a row
+    expected = f"\n{rows - 1} {cols}"  # tmux's status line takes a row
     for attempt in range(3):
         page.keyboard.type("stty size")
         page.keyboard.press("Enter")
         try:
             wait_for_screen(page, expected, timeout=5_000)
-            break
+            return
         except PlaywrightTimeout:
             assert attempt < 2, page.evaluate(SCREEN_TEXT)[-500:]
+
+
+def test_two_tabs_of_two_sizes_each_keep_their_own(spoon_server, browser, new_user_logged_in):
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    wide = context.new_page()
+    try:
+        new_user_logged_in(wide, spoon_server, "/terminal/")
+        wait_connected(wide)
+        wait_for_screen(wide, "$ ")
+        narrow = context.new_page()
+        narrow.set_viewport_size({"width": 640, "height": 420})
+        narrow.goto(f"{spoon_server.url}/terminal/")
+        wait_connected(narrow)
+        wait_for_screen(narrow, "$ ")
+        shell_sees_the_terminals_size(narrow)
+        shell_sees_the_terminals_size(wide)  # the narrow tab did not shrink it
+        shell_sees_the_terminals_size(narrow)
+    finally:
+        context.close()
 
 
 def test_copy_and_paste_with_ctrl_shift(spoon_server, browser, new_user_logged_in):
