@@ -1,9 +1,13 @@
 """Preview host names and the preview cookie, without a server."""
 
+import json
+import subprocess
+
 import pytest
 
 from previews import access, hosts
 from previews.hosts import Target
+from tests.support import REPO
 
 
 @pytest.mark.parametrize(
@@ -52,3 +56,24 @@ def test_a_cookie_holds_for_its_own_host_only():
     secure = access.set_cookie(target, access.Visitor(user_id=7), "https").decode()
     assert secure.startswith("__Host-spoon_preview=") and "; Secure" in secure
     assert access.without_our_cookie(f"a=1; {pair}; b=2", "http") == "a=1; b=2"
+
+
+def test_the_terminals_links_to_a_server_in_the_box_become_its_preview_links():
+    """frontend/src/previews.js's previewOf, as the terminal's link handler uses it."""
+    addresses = [
+        "http://localhost:8080/x", "http://127.0.0.1:3000", "http://0.0.0.0:8080/",
+        "http://[::1]:5173/a?b", "https://example.com/", "http://10.0.0.2:8080/",
+    ]  # fmt: skip
+    script = (
+        'import { previewOf } from "./frontend/src/previews.js";'
+        f"const addresses = {json.dumps(addresses)};"
+        'console.log(JSON.stringify(addresses.map((a) => previewOf(a, "http://{port}--al.localhost:8000"))));'
+    )
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout) == [
+        "http://8080--al.localhost:8000/x", "http://3000--al.localhost:8000/",
+        "http://8080--al.localhost:8000/", "http://5173--al.localhost:8000/a?b", None, None,
+    ]  # fmt: skip
