@@ -153,8 +153,18 @@ def test_an_agent_turn_reads_as_a_conversation(spoon_server, page, new_user_logg
     assert "{" not in page.locator("[data-run-title]").inner_text(), "a sentence, not JSON"
 
 
+def set_box(server, username, change):
+    """Change the user's Box row on the server, as another request would."""
+    code = (
+        "from datetime import timedelta; from django.utils import timezone; "
+        "from boxes.models import Box; "
+        f"Box.objects.filter(user__username={username!r}).update({change})"
+    )
+    manage("shell", "-c", code, env=server.env)
+
+
 def test_the_landing_page_puts_the_box_first(spoon_server, page, new_user_logged_in):
-    new_user_logged_in(page, spoon_server, "/")
+    username = new_user_logged_in(page, spoon_server, "/")
     card = page.locator("[aria-label='Your box']")
     assert card.get_attribute("data-box-state") == "not made yet"
     assert page.locator("[aria-label=Engine]").count() == 0, "engine details are for staff"
@@ -169,11 +179,20 @@ def test_the_landing_page_puts_the_box_first(spoon_server, page, new_user_logged
         page.wait_for_timeout(500)
         page.reload()
     assert "unless something happens in it" in idle.inner_text()
+    set_box(spoon_server, username, "update_pending=True")
+    page.reload()
+    assert card.get_attribute("data-box-state") == "update pending"
+    assert "moves to a newer image at its next stop" in card.inner_text()
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-box-stop]")
     page.wait_for_selector("[aria-label='Your box'][data-box-state=stopped]", timeout=60_000)
     assert "It was stopped by you." in card.inner_text()
     assert page.locator("[data-box-start]").is_visible()
+    set_box(spoon_server, username, "claimed_until=timezone.now() + timedelta(seconds=60)")
+    page.reload()
+    assert card.get_attribute("data-box-state") == "starting", "another request brings it up"
+    assert page.locator("[data-box-start]").count() == 0
+    set_box(spoon_server, username, "claimed_until=None")
 
     page.goto(spoon_server.url + "/workspaces/")
     page.fill("#spoon", "front")
