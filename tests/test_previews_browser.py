@@ -37,6 +37,13 @@ def test_a_preview_opens_from_the_ports_list_and_its_page_cannot_reach_spoon(spo
     spoon = f"http://localhost:{spoon_server.port}"
     preview = f"http://8080--{username}.localhost:{spoon_server.port}"
 
+    page.goto(f"{spoon}/workspaces/")  # a workspace's page lists the box's ports too
+    page.fill("#spoon", "ports")
+    page.fill("#branch", "main")
+    page.click("text=Make workspace")
+    page.wait_for_url("**/workspaces/*/", timeout=60_000)
+    page.wait_for_selector("[data-ports-rows] tr[data-port='8080']:has-text('python3')")
+
     page.goto(f"{spoon}/")
     page.wait_for_selector("[data-ports-rows] tr[data-port='8080']:has-text('python3')")
     with context.expect_page() as opened:
