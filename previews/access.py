@@ -17,7 +17,7 @@ from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
 
 from django.core import signing
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from boxes.models import Box
@@ -97,7 +97,10 @@ def redeem_ticket(ticket: str, target: Target) -> Visitor | None:
     if data.get("h") != target.host:
         return None
     try:
-        SpentTicket.objects.create(nonce=data["n"])
+        with (
+            transaction.atomic()
+        ):  # a savepoint: a spent one leaves the caller's transaction usable
+            SpentTicket.objects.create(nonce=data["n"])
     except IntegrityError:
         return None
     # Spent nonces are only needed while their tickets could still be valid.

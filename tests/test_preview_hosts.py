@@ -77,3 +77,24 @@ def test_the_terminals_links_to_a_server_in_the_box_become_its_preview_links():
         "http://8080--al.localhost:8000/x", "http://3000--al.localhost:8000/",
         "http://8080--al.localhost:8000/", "http://5173--al.localhost:8000/a?b", None, None,
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_sign_in_ticket_signs_in_once_on_its_own_host_only(django_user_model):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from previews.models import SpentTicket
+
+    user = django_user_model.objects.create_user("ticketed")
+    here = Target("8080--ticketed.localhost:8000", 8080, "ticketed")
+    elsewhere = Target("3000--ticketed.localhost:8000", 3000, "ticketed")
+    ticket = access.issue_ticket(user, here)
+    assert access.redeem_ticket(ticket, elsewhere) is None, "another host's"
+    assert access.redeem_ticket(ticket, here).user_id == user.pk
+    assert access.redeem_ticket(ticket, here) is None, "spent"
+
+    SpentTicket.objects.update(spent_at=timezone.now() - timedelta(seconds=3 * 60))
+    access.redeem_ticket(access.issue_ticket(user, here), here)
+    assert SpentTicket.objects.count() == 1, "nonces no ticket could use any more are pruned"
