@@ -288,3 +288,11 @@ def test_the_reference_nginx_config_is_valid(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_sign_in_never_goes_on_to_another_site(owner):
+    for path in ("//evil.example/x", "/\\evil.example/x"):
+        host = owner.host(9998, owner.name)
+        owner.cookies.pop(host, None)
+        response, _ = owner.sign_in(host, path)
+        assert response.status == 302 and response.getheader("Location") == "/", path
