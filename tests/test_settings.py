@@ -104,3 +104,20 @@ def test_production_passes_check_deploy(tmp_path):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+    # __Host- cookies: a preview host under Spoon's domain cannot toss them
+    # (a browser takes them only Secure, for the path /, without a domain).
+    names = (
+        "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+        "SESSION_COOKIE_DOMAIN", "CSRF_COOKIE_DOMAIN", "SESSION_COOKIE_PATH", "CSRF_COOKIE_PATH",
+    )  # fmt: skip
+    read = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps([getattr(settings, name) for name in {names!r}]))"
+    )
+    cookies = subprocess.run(
+        [sys.executable, "-c", read], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert json.loads(cookies.stdout) == [
+        "__Host-sessionid", "__Host-csrftoken", True, True, None, None, "/", "/",
+    ], cookies.stderr  # fmt: skip
