@@ -153,7 +153,8 @@ def test_production_never_makes_a_key(tmp_path):
 
 @pytest.mark.parametrize(
     "path",
-    ["", "/etc/passwd", "~/.bashrc", "a//b", "a/", "../x", "a/../b", "./a", "a\0b",
+    ["", "/etc/passwd", "~/.bashrc", "a//b", "a/", "../x", "a/../b", "./a", "a\0b", "a\nb",
+     ".bashrc\n", "a\rb", "a\x1bb",
      ".spoon/env-hash", "-rf", "a/-b", "x" * 300, "/".join(["d"] * 20)],
 )  # fmt: skip
 def test_bad_overlay_paths(path):
