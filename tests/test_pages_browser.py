@@ -41,6 +41,23 @@ def test_bad_dotfile_paths_are_refused_with_the_servers_sentence(
     assert page.locator("[data-tree] .tree-file").count() == 0, "nothing was made"
 
 
+def test_a_bad_workspace_name_is_refused_next_to_its_field(spoon_server, page, new_user_logged_in):
+    new_user_logged_in(page, spoon_server, "/workspaces/")
+    for field, value, said in [
+        ("#spoon", "../up", "Spoon name '../up': use letters, digits"),
+        ("#branch", "a..b", "Branch 'a..b': segments of letters"),
+        ("#repo_url", "ftp://example.com/x.git", "ftp"),
+    ]:
+        page.fill("#spoon", "proj")
+        page.fill("#branch", "main")
+        page.fill(field, value)
+        page.click("text=Make workspace")
+        error = page.locator(f"[data-error-for={field[1:]}]")
+        assert said in error.inner_text(), error.inner_text()
+        assert page.locator("[data-error-for]").count() == 1, "only the field at fault"
+        assert page.input_value(field) == value, "what was typed is kept"
+
+
 def test_a_save_says_what_happened_in_the_box(spoon_server, page, new_user_logged_in):
     new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)  # the box runs

@@ -2,6 +2,8 @@
 box: their names and repository URLs, making (cloning) and deleting them,
 and choosing their image and agent."""
 
+import contextlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -40,18 +42,30 @@ class WorkspaceError(Exception):
 
 
 def validate_workspace_names(spoon: str, branch: str) -> None:
-    """A spoon is one folder name; a branch may hold '/' between folder names."""
+    """A spoon is one folder name; a branch may hold '/' between folder names.
+    The error names its field (spoon or branch)."""
     if not naming.SEGMENT.match(spoon) or ".." in spoon:
-        raise ValidationError(
+        raise ValidationError({"spoon": (
             f"Spoon name {spoon!r}: use letters, digits, '.', '_' or '-', starting with a "
             "letter or digit, at most 64 characters."
-        )
-    naming.validate_git_ref(branch)
+        )})  # fmt: skip
+    with _field("branch"):
+        naming.validate_git_ref(branch)
 
 
 def validate_repo_url(url: str) -> None:
     if url:
-        naming.validate_repo_url(url, settings.SPOON_WORKSPACE_URL_SCHEMES)
+        with _field("repo_url"):
+            naming.validate_repo_url(url, settings.SPOON_WORKSPACE_URL_SCHEMES)
+
+
+@contextlib.contextmanager
+def _field(name: str):
+    """A ValidationError raised in the block names the field at fault."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise ValidationError({name: exc.messages}) from exc
 
 
 def create_workspace(
@@ -60,8 +74,9 @@ def create_workspace(
     """Validate, make the folder (cloning when a URL is given), record it."""
     validate_workspace_names(spoon, branch)
     validate_repo_url(repo_url)
+    taken = ValidationError({"branch": f"You have a workspace {spoon}/{branch} already."})
     if Workspace.objects.filter(user=user, spoon=spoon, branch=branch).exists():
-        raise ValidationError(f"You have a workspace {spoon}/{branch} already.")
+        raise taken
     workspace = Workspace(user=user, spoon=spoon, branch=branch, repo_url=repo_url, image=image)
     holder = f"making workspace {workspace.relative_path}"
     preferred = workspace.image_ref
@@ -76,7 +91,9 @@ def create_workspace(
     try:
         workspace.save()
     except IntegrityError as exc:
-        raise ValidationError(f"You have a workspace {spoon}/{branch} already.") from exc
+        raise ValidationError(
+            {"branch": f"You have a workspace {spoon}/{branch} already."}
+        ) from exc
     return workspace
 
 

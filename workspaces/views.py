@@ -12,7 +12,7 @@ from workspaces.models import Agent, Workspace
 
 @login_required
 def workspace_list(request):
-    form, error = {"spoon": "", "branch": "main", "repo_url": "", "image": ""}, ""
+    form, error, errors = {"spoon": "", "branch": "main", "repo_url": "", "image": ""}, "", {}
     if request.method == "POST":
         form = {k: request.POST.get(k, "").strip() for k in form}
         try:
@@ -25,8 +25,8 @@ def workspace_list(request):
             )
             messages.success(request, f"Made ~/{made.relative_path}.")
             return redirect("workspaces:detail", made.pk)
-        except ValidationError as exc:
-            error = exc.messages[0]
+        except ValidationError as exc:  # shown next to the field at fault
+            errors = {field: messages[0] for field, messages in exc.message_dict.items()}
         except (folders.WorkspaceError, docker_engine.EngineError, lifecycle.BoxError) as exc:
             error = str(exc)
     context = {
@@ -37,8 +37,10 @@ def workspace_list(request):
         "images": RegisteredImage.objects.filter(offered=True),
         "form": form,
         "error": error,
+        "errors": errors,
     }
-    return render(request, "workspaces/list.html", context, status=400 if error else 200)
+    failed = error or errors
+    return render(request, "workspaces/list.html", context, status=400 if failed else 200)
 
 
 @login_required
