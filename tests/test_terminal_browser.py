@@ -111,6 +111,18 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser, new_user_logged_i
         wait_for_screen(page, "echo pasted-$((2+2))")  # the paste reads the clipboard first
         page.keyboard.press("Enter")
         wait_for_screen(page, "\npasted-4")
+
+        # Cmd (Meta) as on a Mac, the same.
+        page.evaluate("navigator.clipboard.writeText('echo meta-$((5+5))')")
+        page.keyboard.press("Meta+Shift+V")
+        wait_for_screen(page, "echo meta-$((5+5))")
+        page.keyboard.press("Enter")
+        wait_for_screen(page, "\nmeta-10")
+        page.evaluate("window.spoonTerminal.selectAll()")
+        page.keyboard.press("Meta+Shift+C")
+        page.wait_for_function(
+            "async () => (await navigator.clipboard.readText()).includes('meta-10')"
+        )
     finally:
         context.close()
 
@@ -232,6 +244,14 @@ def test_a_mouse_selection_in_tmux_reaches_the_clipboard(spoon_server, browser, 
     page.mouse.up()
     page.wait_for_function(
         "async () => (await navigator.clipboard.readText()) === 'copy-me-42'", timeout=10_000
+    )
+
+    page.keyboard.type("echo other-$((2*4))\n")  # a double-click copies a word
+    wait_for_screen(page, "\nother-8")
+    cell = page.evaluate(CELL_OF, "other-8")
+    page.mouse.dblclick((cell["left"] + cell["right"]) / 2, cell["y"])
+    page.wait_for_function(
+        "async () => (await navigator.clipboard.readText()) === 'other-8'", timeout=10_000
     )
     context.close()
 
