@@ -276,3 +276,20 @@ def test_the_wheel_scrolls_three_lines_a_notch(spoon_server, page, new_user_logg
         position = re.search(r"\[(\d+)/\d+\]", page.evaluate(SCREEN_TEXT))
         scrolled.append(int(position.group(1)) if position else None)
     assert scrolled == [3, 6], "tmux's copy mode, three lines a notch from the first"
+
+
+def test_a_terminal_that_cannot_open_says_why_in_red(spoon_server, page, new_user_logged_in):
+    from tests.support import manage
+
+    username = new_user_logged_in(page, spoon_server, "/")
+    missing = (
+        "from django.contrib.auth import get_user_model; from boxes import lifecycle; "
+        f"box = lifecycle.box_for(get_user_model().objects.get(username={username!r})); "
+        "box.image = 'spoon-missing:1'; box.save()"
+    )
+    manage("shell", "-c", missing, env=spoon_server.env)
+    page.goto(f"{spoon_server.url}/terminal/")
+    status = page.locator("[data-terminal-status]")
+    page.wait_for_selector("[data-terminal-status][data-state=failed]", timeout=60_000)
+    assert "spoon-missing:1" in status.inner_text(), status.inner_text()
+    assert status.evaluate("el => getComputedStyle(el).color") == "rgb(255, 123, 114)", "red"
