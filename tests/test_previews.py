@@ -296,3 +296,20 @@ def test_a_sign_in_never_goes_on_to_another_site(owner):
         owner.cookies.pop(host, None)
         response, _ = owner.sign_in(host, path)
         assert response.status == 302 and response.getheader("Location") == "/", path
+
+
+def test_pythons_own_http_server_in_the_box_opens_as_a_preview(owner):
+    """What a user types first: python3 -m http.server in their home."""
+    from django.conf import settings
+
+    serve = "cd ~ && echo from-the-home > hello.txt && setsid python3 -m http.server 8000"
+    docker_engine.exec_run(
+        f"spoon-box-{owner.name}", ["sh", "-c", f"{serve} >/dev/null 2>&1 &"],
+        user=str(settings.SPOON_BOX_UID),
+    )  # fmt: skip
+    host = owner.host(8000, owner.name)
+    owner.sign_in(host)
+    response, body = owner.until_up(host, "/hello.txt")
+    assert response.status == 200 and body == b"from-the-home\n"
+    response, body = owner.request(host, "GET", "/")
+    assert response.status == 200 and b"hello.txt" in body, "its directory listing"
