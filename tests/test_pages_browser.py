@@ -254,3 +254,12 @@ def test_the_admin_box_list_fits_a_1400_px_screen(spoon_server, page):
     assert overflow <= 0, f"the list scrolls sideways by {overflow} px"
     right = row.locator(".field-open_terminal").evaluate("el => el.getBoundingClientRect().right")
     assert right <= 1400
+
+
+def test_a_disabled_button_looks_disabled(spoon_server, page, new_user_logged_in):
+    new_user_logged_in(page, spoon_server, "/settings/dotfiles/")
+    apply = page.locator("[data-apply]")
+    enabled = apply.evaluate("el => getComputedStyle(el).opacity")
+    apply.evaluate("el => { el.disabled = true; }")  # as while an apply runs
+    look = apply.evaluate("el => [getComputedStyle(el).opacity, getComputedStyle(el).cursor]")
+    assert enabled == "1" and look == ["0.45", "not-allowed"], (enabled, look)
