@@ -263,3 +263,13 @@ def test_a_disabled_button_looks_disabled(spoon_server, page, new_user_logged_in
     apply.evaluate("el => { el.disabled = true; }")  # as while an apply runs
     look = apply.evaluate("el => [getComputedStyle(el).opacity, getComputedStyle(el).cursor]")
     assert enabled == "1" and look == ["0.45", "not-allowed"], (enabled, look)
+
+
+def test_the_pages_fit_a_phone(spoon_server, page, new_user_logged_in):
+    page.set_viewport_size({"width": 390, "height": 844})
+    new_user_logged_in(page, spoon_server, "/")
+    for path in ("/", "/workspaces/", "/settings/dotfiles/", "/settings/secrets/", "/terminal/"):
+        page.goto(f"{spoon_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, f"{path} is {wide} px wide: it scrolls sideways on a phone"
