@@ -49,18 +49,18 @@ def validate_workspace_names(spoon: str, branch: str) -> None:
             f"Spoon name {spoon!r}: use letters, digits, '.', '_' or '-', starting with a "
             "letter or digit, at most 64 characters."
         )})  # fmt: skip
-    with _field("branch"):
+    with field_errors("branch"):
         naming.validate_git_ref(branch)
 
 
 def validate_repo_url(url: str) -> None:
     if url:
-        with _field("repo_url"):
+        with field_errors("repo_url"):
             naming.validate_repo_url(url, settings.SPOON_WORKSPACE_URL_SCHEMES)
 
 
 @contextlib.contextmanager
-def _field(name: str):
+def field_errors(name: str):
     """A ValidationError raised in the block names the field at fault."""
     try:
         yield

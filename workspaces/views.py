@@ -16,17 +16,18 @@ def workspace_list(request):
     if request.method == "POST":
         form = {k: request.POST.get(k, "").strip() for k in form}
         try:
+            with folders.field_errors("image"):
+                image = stacks.pick(form["image"])
             made = folders.create_workspace(
-                request.user,
-                form["spoon"],
-                form["branch"],
-                form["repo_url"],
-                image=stacks.pick(form["image"]),
+                request.user, form["spoon"], form["branch"], form["repo_url"], image=image
             )
             messages.success(request, f"Made ~/{made.relative_path}.")
             return redirect("workspaces:detail", made.pk)
-        except ValidationError as exc:  # shown next to the field at fault
-            errors = {field: messages[0] for field, messages in exc.message_dict.items()}
+        except ValidationError as exc:  # shown next to the field at fault, when it names one
+            if hasattr(exc, "error_dict"):
+                errors = {field: messages[0] for field, messages in exc.message_dict.items()}
+            else:
+                error = exc.messages[0]
         except (folders.WorkspaceError, docker_engine.EngineError, lifecycle.BoxError) as exc:
             error = str(exc)
     context = {
