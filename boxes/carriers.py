@@ -97,6 +97,19 @@ def _renew(work: models.Model, stop: threading.Event) -> None:
         connections.close_all()
 
 
+def in_a_thread(name: str, work) -> None:
+    """Carry work() out in a daemon thread of its own, which closes its
+    database connection when done."""
+
+    def carry():
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=carry, name=name, daemon=True).start()
+
+
 def keep_adopting(*adopters) -> threading.Thread:
     """Call each adopter (a function that claims orphans and carries on with
     them) now and every third of SPOON_LEASE_SECONDS, in a thread of this

@@ -15,14 +15,13 @@ import hashlib
 import io
 import logging
 import tarfile
-import threading
 import time
 import uuid
 from concurrent.futures import Future
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from boxes import carriers, commands, docker_engine, lifecycle
@@ -239,7 +238,9 @@ def adopt_orphans() -> list[int]:
     for pk in adopted:
         logger.info("dotfiles apply %s: carrying on with it; its process stopped", pk)
         run = DotfilesRun.objects.get(pk=pk)
-        _in_thread(lambda run=run: _carry_out(run, files_only=False, adopted=True), run.user)
+        carriers.in_a_thread(
+            f"dotfiles-{run.user_id}", lambda run=run: _carry_out(run, False, adopted=True)
+        )
     return adopted
 
 
@@ -319,6 +320,22 @@ def _repository(box, run, log, config: DotfilesConfig, wanted: str) -> int:
     return _step(run, log, "repository", result)
 
 
+def _repository_if_due(box, user, run, log, applied, files_only, force) -> int:
+    """The repository step, or the reason it is skipped, recorded."""
+    config = DotfilesConfig.objects.filter(user=user).first()
+    wanted = repository_hash(config)
+    if files_only:
+        run.steps.append({"step": "repository", "skipped": "files only"})
+    elif not wanted:
+        run.steps.append({"step": "repository", "skipped": "no repository"})
+    elif applied.get("env-hash") == wanted and not force:
+        run.steps.append({"step": "repository", "skipped": "unchanged"})
+        log.add("spoon: the dotfiles repository is unchanged; not run again\n")
+    else:
+        return _repository(box, run, log, config, wanted)
+    return 0
+
+
 def _apply(box, user, run, log, files_only, force, repository_done=False) -> int:
     probe = commands.run(box, ["sh", "-c", PROBE])
     applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
@@ -328,19 +345,8 @@ def _apply(box, user, run, log, files_only, force, repository_done=False) -> int
     code = _step(run, log, "bash_profile", probe)
     if code:
         return code
-    config = DotfilesConfig.objects.filter(user=user).first()
-    wanted = repository_hash(config)
-    if repository_done:
-        pass
-    elif files_only:
-        run.steps.append({"step": "repository", "skipped": "files only"})
-    elif not wanted:
-        run.steps.append({"step": "repository", "skipped": "no repository"})
-    elif applied.get("env-hash") == wanted and not force:
-        run.steps.append({"step": "repository", "skipped": "unchanged"})
-        log.add("spoon: the dotfiles repository is unchanged; not run again\n")
-    else:
-        code = _repository(box, run, log, config, wanted) or code
+    if not repository_done:
+        code = _repository_if_due(box, user, run, log, applied, files_only, force)
     files = [(f.path, f.content, f.executable) for f in OverlayFile.objects.filter(user=user)]
     digest = overlay_hash(files)
     if digest == applied.get("overlay-hash") and not force:
@@ -372,17 +378,9 @@ def apply_in_background(
             return waiting
     run = _new_run(user, trigger)
     box_up: Future = Future()
-    _in_thread(lambda: _carry_out(run, files_only, preferred_image, box_up), user)
+    carriers.in_a_thread(
+        f"dotfiles-{user.pk}", lambda: _carry_out(run, files_only, preferred_image, box_up)
+    )
     if wait_for_box:
         box_up.result()
     return run
-
-
-def _in_thread(work, user) -> None:
-    def carry():
-        try:
-            work()
-        finally:
-            connections.close_all()
-
-    threading.Thread(target=carry, name=f"dotfiles-{user.pk}", daemon=True).start()

@@ -97,9 +97,8 @@ def redeem_ticket(ticket: str, target: Target) -> Visitor | None:
     if data.get("h") != target.host:
         return None
     try:
-        with (
-            transaction.atomic()
-        ):  # a savepoint: a spent one leaves the caller's transaction usable
+        # A savepoint: a spent ticket leaves the caller's transaction usable.
+        with transaction.atomic():
             SpentTicket.objects.create(nonce=data["n"])
     except IntegrityError:
         return None

@@ -97,32 +97,22 @@ def test_copy_and_paste_with_ctrl_shift(spoon_server, browser, new_user_logged_i
         wait_connected(page)
         wait_for_screen(page, "$ ")
         page.locator(".xterm").click()
-        page.keyboard.type("echo copy-$((3*3))")
-        page.keyboard.press("Enter")
-        wait_for_screen(page, "\ncopy-9")
-        page.evaluate("window.spoonTerminal.selectAll()")
-        page.keyboard.press("Control+Shift+C")
-        page.wait_for_function(
-            "async () => (await navigator.clipboard.readText()).includes('copy-9')"
-        )
+        # Ctrl, and Cmd (Meta) as on a Mac, the same.
+        for key, sum_, result in (("Control", "2+2", "4"), ("Meta", "5+5", "10")):
+            command = f"echo {key}-$(({sum_}))"
+            page.evaluate("text => navigator.clipboard.writeText(text)", command)
+            page.keyboard.press(f"{key}+Shift+V")
+            wait_for_screen(page, command)  # the paste reads the clipboard first
+            page.keyboard.press("Enter")
+            wait_for_screen(page, f"\n{key}-{result}")
 
-        page.evaluate("navigator.clipboard.writeText('echo pasted-$((2+2))')")
-        page.keyboard.press("Control+Shift+V")
-        wait_for_screen(page, "echo pasted-$((2+2))")  # the paste reads the clipboard first
-        page.keyboard.press("Enter")
-        wait_for_screen(page, "\npasted-4")
-
-        # Cmd (Meta) as on a Mac, the same.
-        page.evaluate("navigator.clipboard.writeText('echo meta-$((5+5))')")
-        page.keyboard.press("Meta+Shift+V")
-        wait_for_screen(page, "echo meta-$((5+5))")
-        page.keyboard.press("Enter")
-        wait_for_screen(page, "\nmeta-10")
-        page.evaluate("window.spoonTerminal.selectAll()")
-        page.keyboard.press("Meta+Shift+C")
-        page.wait_for_function(
-            "async () => (await navigator.clipboard.readText()).includes('meta-10')"
-        )
+            page.evaluate("navigator.clipboard.writeText('')")
+            page.evaluate("window.spoonTerminal.selectAll()")
+            page.keyboard.press(f"{key}+Shift+C")
+            page.wait_for_function(
+                "async needle => (await navigator.clipboard.readText()).includes(needle)",
+                arg=f"\n{key}-{result}",
+            )
     finally:
         context.close()
 

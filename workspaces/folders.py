@@ -91,9 +91,7 @@ def create_workspace(
     try:
         workspace.save()
     except IntegrityError as exc:
-        raise ValidationError(
-            {"branch": f"You have a workspace {spoon}/{branch} already."}
-        ) from exc
+        raise taken from exc
     return workspace
 
 

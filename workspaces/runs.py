@@ -3,12 +3,11 @@ output kept as it comes and a cancel that ends the process inside the box."""
 
 import contextlib
 import logging
-import threading
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Max, Sum
 from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
@@ -120,14 +119,8 @@ def _start(workspace: Workspace, run: Run) -> Run:
 
 
 def _carry_in_thread(pk: int) -> None:
-    def work():
-        try:
-            # A row of its own: the caller keeps (and refreshes) the one returned.
-            carry_out(Run.objects.get(pk=pk))
-        finally:
-            connections.close_all()
-
-    threading.Thread(target=work, name=f"run-{pk}", daemon=True).start()
+    # A row of its own: the caller keeps (and refreshes) the one returned.
+    carriers.in_a_thread(f"run-{pk}", lambda: carry_out(Run.objects.get(pk=pk)))
 
 
 def adopt_orphans() -> list[int]:
