@@ -34,6 +34,9 @@ def start(**environment) -> tuple[str, str]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from boxes import images
+
+    images.ensure_images(log=lambda line: None)  # figures of the images in this checkout
     return data_dir, instance
 
 

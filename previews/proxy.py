@@ -113,7 +113,7 @@ class Unanswered(Exception):
     """The server closed the connection before answering."""
 
 
-async def next_event(conn: h11.Connection, relay: upstream.Relay):
+async def next_event(conn: h11.Connection, relay: upstream.Connection):
     while True:
         try:
             event = conn.next_event()
@@ -188,7 +188,7 @@ async def relay_http(scope, receive, send, target: Target, hold: upstream.BoxHol
         relay.close()
 
 
-async def stream_body(send, conn: h11.Connection, relay: upstream.Relay, hold) -> None:
+async def stream_body(send, conn: h11.Connection, relay: upstream.Connection, hold) -> None:
     try:
         while True:
             event = await next_event(conn, relay)

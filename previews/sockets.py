@@ -34,7 +34,7 @@ async def serve_websocket(scope, receive, send, target: Target) -> None:
     if waiting:
         return await send({"type": "websocket.close", "code": REFUSED})
     try:
-        relay = await upstream.Relay.open(hold.box, target.port)
+        relay = await hold.new_connection(target.port)
     except docker_engine.EngineError:
         hold.broken()
         return await send({"type": "websocket.close", "code": REFUSED})
@@ -69,7 +69,7 @@ def handshake(scope, target: Target) -> ClientProtocol:
     return protocol
 
 
-async def bridge(scope, receive, send, target, relay: upstream.Relay, hold) -> None:
+async def bridge(scope, receive, send, target, relay: upstream.Connection, hold) -> None:
     protocol = handshake(scope, target)
     flush(protocol, relay)
     response = None
@@ -100,7 +100,7 @@ async def bridge(scope, receive, send, target, relay: upstream.Relay, hold) -> N
             await task
 
 
-def flush(protocol: ClientProtocol, relay: upstream.Relay) -> None:
+def flush(protocol: ClientProtocol, relay: upstream.Connection) -> None:
     for data in protocol.data_to_send():
         if data:
             relay.write(data)

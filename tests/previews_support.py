@@ -121,13 +121,19 @@ def run_app(username: str, port: int, address: str = "127.0.0.1") -> None:
                            user=uid)  # fmt: skip
     start = f"setsid python3 /tmp/previewapp.py {port} {address} >/tmp/app-{port}.log 2>&1 &"
     docker_engine.exec_run(box, ["sh", "-c", start], user=uid)
-    deadline = time.monotonic() + 20
-    while f":{port} " not in docker_engine.exec_run(box, ["ss", "-Hltn"], user=uid)[1].decode():
-        assert time.monotonic() < deadline, "the app did not listen"
+    wait_listening(username, port)
+
+
+def wait_listening(username: str, port: int) -> None:
+    box, deadline = f"spoon-box-{username}", time.monotonic() + 20
+    while f":{port} " not in docker_engine.exec_run(box, ["ss", "-Hltn"])[1].decode():
+        assert time.monotonic() < deadline, f"nothing listened on {port}"
         time.sleep(0.1)
 
 
-def relays(username: str) -> int:
-    """socat relays running in the user's box now."""
-    code, out = docker_engine.exec_run(f"spoon-box-{username}", ["pgrep", "-c", "socat"])
-    return int(out.decode().strip() or 0)
+def connections_to(username: str, port: int) -> int:
+    """TCP connections open to port in the user's box now, as its loopback sees them."""
+    code, out = docker_engine.exec_run(
+        f"spoon-box-{username}", ["ss", "-Htn", "state", "established", f"( dport = :{port} )"]
+    )
+    return len(out.decode().splitlines())

@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 from boxes import docker_engine
-from tests.previews_support import PreviewClient, relays, run_app
+from tests.previews_support import PreviewClient, connections_to, run_app, wait_listening
 from tests.support import REPO, reference_nginx
 
 PASSWORD = "a-long-test-password"
@@ -68,7 +68,7 @@ def test_a_private_preview_signs_in_through_spoon_and_passes_http_unchanged(owne
     connection = http.client.HTTPConnection("127.0.0.1", owner.port, timeout=30)
     for _ in range(3):  # keep-alive: one connection into the box serves them all
         assert owner.send(connection, host, "GET", "/headers").read()
-    assert relays(owner.name) == 1
+    assert connections_to(owner.name, 8080) == 1
     connection.close()
 
     connection = http.client.HTTPConnection("127.0.0.1", owner.port, timeout=30)
@@ -307,6 +307,7 @@ def test_pythons_own_http_server_in_the_box_opens_as_a_preview(owner):
         f"spoon-box-{owner.name}", ["sh", "-c", f"{serve} >/dev/null 2>&1 &"],
         user=str(settings.SPOON_BOX_UID),
     )  # fmt: skip
+    wait_listening(owner.name, 8000)
     host = owner.host(8000, owner.name)
     owner.sign_in(host)
     response, body = owner.until_up(host, "/hello.txt")
