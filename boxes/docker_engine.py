@@ -234,6 +234,12 @@ def inspect_container(name_or_id: str) -> dict:
     return _call(_client().api.inspect_container, name_or_id)
 
 
+def put_archive(container: str, path: str, archive: bytes) -> None:
+    """Unpack a tar archive into path (a folder that exists) in the container,
+    owned as the archive says."""
+    _call(_client().api.put_archive, container, path, archive)
+
+
 def exec_run(
     container: str,
     argv: list[str],

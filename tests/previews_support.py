@@ -4,8 +4,10 @@ kept per host, and the sign-in through Spoon is followed."""
 
 import base64
 import http.client
+import io
 import json
 import re
+import tarfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -15,6 +17,8 @@ from django.conf import settings
 from boxes import docker_engine
 
 APP = Path(__file__).parent / "previewapp.py"
+VITE = Path(__file__).parent / "vite"
+VITE_PORT = 5173  # tests/vite/app/vite.config.js
 
 
 class PreviewClient:
@@ -122,6 +126,27 @@ def run_app(username: str, port: int, address: str = "127.0.0.1") -> None:
     start = f"setsid python3 /tmp/previewapp.py {port} {address} >/tmp/app-{port}.log 2>&1 &"
     docker_engine.exec_run(box, ["sh", "-c", start], user=uid)
     wait_listening(username, port)
+
+
+def run_vite(username: str) -> int:
+    """A real Vite dev server (tests/vite: installed on the host by
+    scripts/setup --test, since boxes here have no network) serving
+    tests/vite/app in the user's running box; returns its port."""
+    box, uid = f"spoon-box-{username}", settings.SPOON_BOX_UID
+    archive = io.BytesIO()
+
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = uid
+        return info
+
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name in ("package.json", "node_modules", "app"):
+            tar.add(VITE / name, arcname=f"vite/{name}", filter=owned)
+    docker_engine.put_archive(box, "/tmp", archive.getvalue())
+    start = "cd /tmp/vite/app && setsid node ../node_modules/vite/bin/vite.js >/tmp/vite.log 2>&1 &"
+    docker_engine.exec_run(box, ["sh", "-c", start], user=str(uid))
+    wait_listening(username, VITE_PORT)
+    return VITE_PORT
 
 
 def wait_listening(username: str, port: int) -> None:

@@ -4,11 +4,13 @@ loopback). The ports list opens a preview, its page's WebSocket reaches the
 box, its script can neither see cookies nor use Spoon's API, and a server
 address printed in the terminal opens the preview."""
 
+import time
 import uuid
 
 import pytest
 
-from tests.previews_support import run_app
+from boxes import docker_engine
+from tests.previews_support import run_app, run_vite
 from tests.support import wait_connected, wait_for_screen
 
 pytestmark = pytest.mark.browser
@@ -94,3 +96,37 @@ def test_a_preview_opens_from_the_ports_list_and_its_page_cannot_reach_spoon(spo
     other.goto(f"{preview}/")
     assert "No preview here" in other.content(), "another user's private port"
     context.close()
+
+
+def test_a_vite_dev_servers_hot_reload_works_through_its_preview(spoon_server, page):
+    """A real Vite: its page loads through the preview, its client's WebSocket
+    (subprotocol vite-hmr) reaches the box, and a stylesheet edited in the box
+    reaches the page without a reload."""
+    username = log_in(page, spoon_server, "/terminal/")
+    wait_connected(page)  # the box runs
+    port = run_vite(username)
+    said = []
+    page.on("console", lambda message: said.append(message.text))
+    page.goto(f"http://{port}--{username}.localhost:{spoon_server.port}/")
+    page.wait_for_selector("#loaded:has-text('loaded ')")
+    page.wait_for_function("() => document.title === 'vite app'")
+    loaded = page.inner_text("#loaded")
+    color = "() => getComputedStyle(document.getElementById('message')).color"
+    assert page.evaluate(color) == "rgb(200, 0, 0)"
+    wait_said(page, said, "[vite] connected.")
+
+    docker_engine.exec_run(
+        f"spoon-box-{username}",
+        ["sed", "-i", "s/200, 0, 0/0, 0, 200/", "/tmp/vite/app/style.css"],
+        user="1000",
+    )
+    page.wait_for_function(f"() => ({color})() === 'rgb(0, 0, 200)'", timeout=15_000)
+    assert page.inner_text("#loaded") == loaded, "updated in place: the page did not reload"
+    wait_said(page, said, "[vite] hot updated: /style.css")
+
+
+def wait_said(page, said: list[str], text: str) -> None:
+    deadline = time.monotonic() + 15
+    while not any(text in line for line in said):
+        assert time.monotonic() < deadline, f"the page never said {text!r}: {said}"
+        page.wait_for_timeout(100)
