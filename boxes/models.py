@@ -103,10 +103,12 @@ class Lease(models.Model):
         DOTFILES = "dotfiles"
         STAFF = "staff", "staff terminal"
         PREVIEW = "preview"
+        SSH = "ssh", "SSH"
 
     # Kinds held while connected, which keep a box up only by their traffic
-    # (activity): an open, silent terminal tab or preview lets its box go idle.
-    BY_TRAFFIC = (Kind.TERMINAL, Kind.STAFF, Kind.PREVIEW)
+    # (activity): an open, silent terminal tab, preview or SSH session lets
+    # its box go idle.
+    BY_TRAFFIC = (Kind.TERMINAL, Kind.STAFF, Kind.PREVIEW, Kind.SSH)
 
     box = models.ForeignKey(Box, on_delete=models.CASCADE, related_name="leases")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "terminal",
     "workspaces",
     "previews",
+    "ssh",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,13 @@ SPOON_PREVIEW_DOMAIN = env.str("SPOON_PREVIEW_DOMAIN", default="localhost").stri
 # Spoon's own address, where a private preview sends a visitor to sign in.
 # Unset: the preview domain itself, on the scheme and port the preview came on.
 SPOON_URL = env.str("SPOON_URL", default="").rstrip("/")
+
+# SSH into boxes (manage.py sshgateway): where it listens, and the host name
+# the SSH keys page tells users to connect to (unset: the name they reached
+# Spoon by). Host keys are made once into SPOON_DATA_DIR/ssh.
+SPOON_SSH_PORT = env.int("SPOON_SSH_PORT", default=2222)
+SPOON_SSH_BIND = env.str("SPOON_SSH_BIND", default="127.0.0.1")
+SPOON_SSH_HOST = env.str("SPOON_SSH_HOST", default="")
 
 # /metrics answers only `Authorization: Bearer <this>`; unset, there are none.
 SPOON_METRICS_TOKEN = env.str("SPOON_METRICS_TOKEN", default="")

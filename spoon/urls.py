@@ -15,6 +15,8 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("terminal/", include("terminal.urls")),
     path("settings/", include("dotfiles.urls")),
+    path("settings/", include("ssh.urls")),
+    path("api/ssh-keys/", include("ssh.api_urls")),
     path("api/dotfiles/", include("dotfiles.api_urls")),
     path("previews/", include("previews.urls")),
     path("api/previews/", include("previews.api_urls")),

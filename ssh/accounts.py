@@ -1,0 +1,57 @@
+"""Whose keys open which box: registering keys, and finding the user an SSH
+login names, with a key of theirs. The SSH user name is the box's user name
+(what the Settings -> SSH keys page shows)."""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from boxes.models import Box
+from ssh import keys
+from ssh.models import SshKey
+
+MAX_KEYS = 50
+MAX_NAME = 100
+
+
+def add_key(user, name: str, text: str) -> SshKey:
+    """Register a key for user; ValidationError (with its field) says why not."""
+    name = (name or "").strip()
+    parsed = keys.parse(text)
+    if not name:
+        name = parsed.comment or parsed.kind
+    if len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+        error = ValidationError(f"A name is one line of at most {MAX_NAME} characters.")
+        error.field = "name"
+        raise error
+    if SshKey.objects.filter(user=user).count() >= MAX_KEYS:
+        raise keys.refused(f"You have {MAX_KEYS} keys, the most there may be: delete one first.")
+    if SshKey.objects.filter(user=user, fingerprint=parsed.fingerprint).exists():
+        raise keys.refused(f"You have added this key already ({parsed.fingerprint}).")
+    try:
+        with transaction.atomic():
+            return SshKey.objects.create(
+                user=user, name=name, kind=parsed.kind, bits=parsed.bits,
+                public_key=parsed.public_key, fingerprint=parsed.fingerprint,
+            )  # fmt: skip
+    except IntegrityError:  # the same key sent twice at once
+        raise keys.refused(f"You have added this key already ({parsed.fingerprint}).") from None
+
+
+def user_named(login: str):
+    """The active user whose box user name is login, or None. (Every user who
+    added a key has a box name: the keys page gives one.)"""
+    box = Box.objects.select_related("user").filter(username=login).first()
+    return box.user if box is not None and box.user.is_active else None
+
+
+def key_for(login: str, fingerprint: str) -> SshKey | None:
+    """The key that lets login in, if it is theirs and they are active."""
+    user = user_named(login)
+    if user is None:
+        return None
+    return SshKey.objects.select_related("user").filter(user=user, fingerprint=fingerprint).first()
+
+
+def used(key: SshKey) -> None:
+    SshKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())

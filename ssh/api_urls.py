@@ -1,0 +1,8 @@
+from django.urls import path
+
+from ssh import api
+
+urlpatterns = [
+    path("", api.key_list, name="ssh-keys"),
+    path("<int:key_id>", api.key_detail, name="ssh-key"),
+]

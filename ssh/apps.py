@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SshConfig(AppConfig):
+    name = "ssh"
+    verbose_name = "SSH"
