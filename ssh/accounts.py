@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from boxes import lifecycle
 from boxes.models import Box
 from ssh import keys
 from ssh.models import SshKey
@@ -15,7 +16,8 @@ MAX_NAME = 100
 
 
 def add_key(user, name: str, text: str) -> SshKey:
-    """Register a key for user; ValidationError (with its field) says why not."""
+    """Register a key for user; ValidationError (with its field) says why not.
+    The user's box gets its name now if it had none: the name they log in as."""
     name = (name or "").strip()
     parsed = keys.parse(text)
     if not name:
@@ -28,6 +30,7 @@ def add_key(user, name: str, text: str) -> SshKey:
         raise keys.refused(f"You have {MAX_KEYS} keys, the most there may be: delete one first.")
     if SshKey.objects.filter(user=user, fingerprint=parsed.fingerprint).exists():
         raise keys.refused(f"You have added this key already ({parsed.fingerprint}).")
+    lifecycle.box_for(user)
     try:
         with transaction.atomic():
             return SshKey.objects.create(

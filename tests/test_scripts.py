@@ -33,7 +33,7 @@ def test_ensure_docker_never_starts_a_local_engine_for_a_remote_host():
 
 
 def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
-    port = free_port()
+    port, ssh_port = free_port(), free_port()
     process = subprocess.Popen(
         [REPO / "scripts/run"],
         # As the README runs it: SQLite and the in-memory layer, whatever this run uses.
@@ -41,6 +41,7 @@ def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
             **without_services(os.environ),
             "SPOON_DATA_DIR": str(tmp_path),
             "SPOON_PORT": str(port),
+            "SPOON_SSH_PORT": str(ssh_port),
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -58,6 +59,8 @@ def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
         username, password = re.search(r"First user: (\S+)  password: (\S+)", text).groups()
         wait_for_port(port)
         assert log_in(f"http://127.0.0.1:{port}", username, password) == "/"
+        wait_for_port(ssh_port)  # the SSH gateway beside it
+        assert f"SSH on port {ssh_port}" in text
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)

@@ -1,0 +1,217 @@
+"""SSH into a box through the gateway (manage.py sshgateway), with Debian's
+OpenSSH client on loopback: commands with their output apart and their exit
+status, input, a TTY and its size, a login shell; refusals that say nothing
+about who exists; a stopped box started on connect; a client that goes away
+leaving nothing behind in the box; failed logins throttled."""
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from boxes import docker_engine
+from tests.support import REPO, SpoonServer, free_port, manage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Gateway:
+    """manage.py sshgateway on a loopback port, with a Spoon data directory
+    of its own, and users with keys made by ssh-keygen."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.server = SpoonServer(folder)  # its database and data directory; no daphne
+        self.port = free_port()
+        self.log = open(folder / "gateway.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "sshgateway", "--bind", "127.0.0.1",
+             "--port", str(self.port)],
+            cwd=REPO, env=self.server.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while b"serving SSH" not in (folder / "gateway.log").read_bytes():
+            assert self.process.poll() is None, (folder / "gateway.log").read_text()
+            assert time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.1)
+
+    def user(self) -> tuple[str, Path]:
+        """A new user with a key: (their SSH login, the private key's path)."""
+        username = f"s{uuid.uuid4().hex[:8]}"
+        key = self.folder / username
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        self.server.create_user(username, "a-long-test-password")
+        code = (
+            "from django.contrib.auth import get_user_model; from ssh import accounts; "
+            f"u = get_user_model().objects.get(username={username!r}); "
+            f"accounts.add_key(u, 'test', {(key.with_suffix('.pub')).read_text()!r}); "
+            "print(u.box.username)"
+        )
+        login = manage("shell", "-c", code, env=self.server.env).stdout.split()[-1]
+        return login, key
+
+    def shell(self, code: str) -> str:
+        return manage("shell", "-c", code, env=self.server.env).stdout
+
+    def ssh_args(self, login: str, key: Path, *options: str) -> list[str]:
+        return [
+            "ssh", "-p", str(self.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"UserKnownHostsFile={self.folder / 'known_hosts'}", "-o", "LogLevel=ERROR",
+            *options, f"{login}@127.0.0.1",
+        ]  # fmt: skip
+
+    def ssh(self, login: str, key: Path, *command: str, options=(), **run):
+        return subprocess.run(
+            [*self.ssh_args(login, key, *options), *command],
+            capture_output=True, timeout=120, **run,
+        )  # fmt: skip
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(engine, tmp_path_factory):
+    running = Gateway(tmp_path_factory.mktemp("gateway"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(gateway):
+    return gateway.user()
+
+
+def test_a_command_runs_in_the_box_with_its_output_apart_and_its_status(gateway, alice):
+    done = gateway.ssh(*alice, "echo out; echo err >&2; whoami; pwd; exit 3")
+    assert done.returncode == 3, done
+    assert done.stdout.decode().split() == ["out", alice[0], f"/home/{alice[0]}"]
+    assert done.stderr.decode() == "err\n"
+    assert docker_engine.exec_run(f"spoon-box-{alice[0]}", ["true"])[0] == 0, "in their box"
+
+
+def test_input_reaches_the_command_and_its_end_too(gateway, alice):
+    data = os.urandom(3 << 20)
+    done = gateway.ssh(*alice, "sha256sum; echo done", input=data)
+    import hashlib
+
+    assert done.stdout.decode().split() == [hashlib.sha256(data).hexdigest(), "-", "done"]
+
+
+def test_a_tty_has_the_clients_terminal_type(gateway, alice):
+    done = gateway.ssh(
+        *alice, "tty; echo $TERM; stty size", options=("-tt",),
+        env={**os.environ, "TERM": "xterm-256color"},
+    )  # fmt: skip
+    lines = done.stdout.decode().split("\r\n")
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "xterm-256color", lines
+    assert lines[2] == "24 80", "a client with no size of its own gets 80x24"
+
+
+def test_a_login_shell_follows_the_window_as_it_changes(gateway, alice):
+    """ssh on a real pseudo-terminal, as a person runs it: the shell starts at
+    the terminal's size and hears of each change."""
+    pid, terminal = pty.fork()
+    if pid == 0:
+        os.execvp("ssh", gateway.ssh_args(*alice, "-tt"))
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    seen = bytearray()
+
+    def until(text: bytes, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            if select.select([terminal], [], [], 0.2)[0]:
+                seen.extend(os.read(terminal, 65536))
+
+    try:
+        os.write(terminal, b"echo size $(stty size) $(shopt -q login_shell && echo login)\n")
+        until(b"size 40 120 login")
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        os.kill(pid, signal.SIGWINCH)
+        time.sleep(0.5)
+        os.write(terminal, b"echo now $(stty size)\n")
+        until(b"now 50 132")
+        os.write(terminal, b"exit 7\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 7
+    finally:
+        os.close(terminal)
+
+
+def test_an_unknown_user_and_a_wrong_key_get_the_same_refusal(gateway, alice, tmp_path):
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
+    wrong_key = gateway.ssh(alice[0], stranger, "true")
+    no_user = gateway.ssh("nobody-here", alice[1], "true")
+    for refused in (wrong_key, no_user):
+        assert refused.returncode == 255
+        assert b"Permission denied (publickey)" in refused.stderr
+    assert wrong_key.stderr.replace(alice[0].encode(), b"") == no_user.stderr.replace(
+        b"nobody-here", b""
+    )
+
+
+def test_an_inactive_user_is_refused_at_once(gateway):
+    login, key = gateway.user()
+    assert gateway.ssh(login, key, "true").returncode == 0
+    gateway.shell(
+        "from boxes.models import Box; "
+        f"u = Box.objects.get(username={login!r}).user; u.is_active = False; u.save()"
+    )
+    refused = gateway.ssh(login, key, "true")
+    assert refused.returncode == 255 and b"Permission denied" in refused.stderr
+
+
+def test_a_stopped_box_starts_on_connect_and_the_key_is_marked_used(gateway, alice):
+    docker_engine.stop_container(f"spoon-box-{alice[0]}")
+    done = gateway.ssh(*alice, "echo up")
+    assert done.returncode == 0 and done.stdout == b"up\n", done
+    used = gateway.shell(
+        f"from ssh.models import SshKey; print(SshKey.objects.get(user__box__username="
+        f"{alice[0]!r}).last_used_at is not None)"
+    )
+    assert used.split()[-1] == "True"
+
+
+def test_a_client_that_goes_away_leaves_nothing_running_in_the_box(gateway, alice):
+    marker = f"sleep {400 + int.from_bytes(os.urandom(1), 'big')}"
+    client = subprocess.Popen(gateway.ssh_args(*alice) + [marker])
+    box = f"spoon-box-{alice[0]}"
+    deadline = time.monotonic() + 30
+    while marker not in docker_engine.exec_run(box, ["ps", "-eo", "args"])[1].decode():
+        assert time.monotonic() < deadline, "the command started"
+        time.sleep(0.2)
+    client.kill()
+    deadline = time.monotonic() + 20
+    while marker in docker_engine.exec_run(box, ["ps", "-eo", "args"])[1].decode():
+        assert time.monotonic() < deadline, "the command outlived its client"
+        time.sleep(0.2)
+
+
+def test_repeated_failures_from_one_address_are_refused_for_a_while(engine, tmp_path):
+    throttled = Gateway(tmp_path)
+    try:
+        login, key = throttled.user()
+        stranger = tmp_path / "stranger"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
+        for _ in range(21):
+            assert throttled.ssh(login, stranger, "true").returncode == 255
+        refused = throttled.ssh(login, key, "true")
+        assert refused.returncode == 255, "even the right key, from this address, for now"
+        assert "too many failed logins" in (tmp_path / "gateway.log").read_text()
+    finally:
+        throttled.stop()
