@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 MUX = "/usr/local/bin/spoon-mux"
 HEADER = struct.Struct(">BII")
-OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY = range(1, 8)
+OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY, OPENED = range(1, 9)
 READY_SECONDS = 10
 WINDOW = 1 << 20
 CHUNK = 1 << 18
@@ -150,7 +150,9 @@ class Tunnel:
         connection = self.connections.get(number)
         if connection is None:
             return  # closed here meanwhile: what was in flight is dropped
-        if kind == DATA:
+        if kind == OPENED:
+            connection.made()
+        elif kind == DATA:
             connection.arrived(payload)
             if connection.unread > WINDOW:
                 raise Broken("a connection sent past its window")
@@ -175,6 +177,18 @@ class Connection:
         self.unacked = 0  # written, not yet taken by the server
         self.unread = 0  # arrived, not yet read
         self.untold = 0  # read, not yet ACKed
+        self.connected = False
+
+    async def opened(self) -> None:
+        """Wait until the connection is made (bytes may be written before).
+        Raises NothingListens, or ConnectionResetError if the tunnel ended."""
+        while not self.connected:
+            if self.over == NOTHING_LISTENS:
+                raise NothingListens()
+            if self.over is not None:
+                raise ConnectionResetError("the tunnel into the box ended")
+            self.changed.clear()
+            await self.changed.wait()
 
     async def read(self) -> bytes:
         """The next bytes from the server; b"" once it closed."""
@@ -224,6 +238,10 @@ class Connection:
     def ended(self, why: bytes) -> None:
         if self.over is None:
             self.over = why
+        self.changed.set()
+
+    def made(self) -> None:
+        self.connected = True
         self.changed.set()
 
     def arrived(self, data: bytes) -> None:

@@ -7,7 +7,9 @@ with an ssh lease that only its traffic keeps up, as a terminal's is.
     for one (its type, size and size changes);
   - a command: bash -c COMMAND, stdout and stderr apart, its exit status;
   - the sftp subsystem: the box's sftp-server (so sftp and scp work; rsync
-    and `scp -O` run as commands).
+    and `scp -O` run as commands);
+  - a forwarded connection (ssh -L): to a port on the box's own loopback,
+    through the box's tunnel (boxes.tunnels), as previews reach it.
 
 Public keys only (Settings -> SSH keys). An unknown user and a wrong key
 get the same answer; failures are throttled per source address
@@ -23,7 +25,7 @@ import re
 import asyncssh
 from django.conf import settings
 
-from boxes import docker_engine, leases, processes
+from boxes import docker_engine, leases, processes, tunnels
 from boxes.models import Lease
 from boxes.use import using_box_async
 from ssh import accounts, keys, throttle
@@ -31,21 +33,30 @@ from ssh import accounts, keys, throttle
 logger = logging.getLogger(__name__)
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "ip6-localhost")
 PASSED_ENV = re.compile(r"LANG|LC_[A-Z_]+|COLORTERM")  # what clients send with SendEnv
 READ_SIZE = 65536
 
 
 class Gateway(asyncssh.SSHServer):
-    """One client connection: who it is, once a key of theirs proved it."""
+    """One client connection: who it is, once a key of theirs proved it, and
+    their box, held (an ssh lease) from its first session or forward until
+    the connection ends."""
 
     def __init__(self):
         self.connection: asyncssh.SSHServerConnection | None = None
         self.peer = "unknown"
         self.key = None
+        self.holding: asyncio.Task | None = None
+        self.held: asyncio.Future | None = None
+        self.tunnel: tunnels.Tunnel | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.connection = conn
         self.peer = str((conn.get_extra_info("peername") or ("unknown",))[0])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.let_go()
 
     def begin_auth(self, username: str) -> bool:
         return True  # always: there is no user without a key
@@ -69,22 +80,179 @@ class Gateway(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         key = self.key
         logger.info("ssh: %s signed in from %s with key %s", key.user, self.peer, key.fingerprint)
-        self.connection.set_extra_info(spoon_key=key)
+        self.connection.set_extra_info(spoon_gateway=self)
         asyncio.get_running_loop().run_in_executor(None, accounts.used, key)
+
+    async def box(self):
+        """The user's box, held for this connection (started if it was stopped)."""
+        if self.holding is None or self.holding.done():
+            self.held = asyncio.get_running_loop().create_future()
+            self.holding = asyncio.create_task(self._hold(self.held))
+        return await asyncio.shield(self.held)
+
+    async def _hold(self, held: asyncio.Future) -> None:
+        user = self.key.user
+        held.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen
+        try:
+            async with using_box_async(user, Lease.Kind.SSH, f"ssh from {self.peer}") as box:
+                held.set_result(box)
+                await asyncio.Event().wait()  # until let_go() cancels it
+        except asyncio.CancelledError:
+            if not held.done():
+                held.set_exception(docker_engine.EngineError("the connection ended"))
+            raise
+        except Exception as exc:
+            if not held.done():
+                held.set_exception(exc)
+
+    def box_gone(self) -> None:
+        """The box stopped under the connection: the next use holds it anew."""
+        self.let_go()
+
+    def let_go(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.close()
+            self.tunnel = None
+        if self.holding is not None:
+            self.holding.cancel()
+            self.holding = None
+
+    async def tunnel_into(self, box) -> tunnels.Tunnel:
+        if self.tunnel is None or not self.tunnel.alive():
+            self.tunnel = await tunnels.Tunnel.open(box)
+        return self.tunnel
+
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
+        """ssh -L: a connection to a port on the box's own loopback, through its tunnel."""
+        if dest_host not in LOOPBACK_NAMES:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"only ports of your box can be reached: use localhost:PORT, not {dest_host}",
+            )
+        if not 0 < dest_port < 65536:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "no such port")
+        return self.forward(dest_port)
+
+    async def forward(self, port: int) -> "Forward":
+        try:
+            box = await self.box()
+            tunnel = await self.tunnel_into(box)
+        except (docker_engine.EngineError, tunnels.Unavailable) as exc:
+            self.box_gone()
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED, f"your box could not be had: {exc}"
+            ) from None
+        connection = tunnel.connect(port)
+        try:
+            await connection.opened()
+        except tunnels.NothingListens:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED,
+                f"nothing listens on {port} in your box; servers must listen on "
+                "127.0.0.1 or 0.0.0.0",
+            ) from None
+        except ConnectionError as exc:
+            self.box_gone()
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
+        return Forward(connection, box)
+
+
+class Forward(asyncssh.SSHTCPSession):
+    """A forwarded connection: the SSH channel joined to a tunnel connection,
+    each side paused while the other cannot take more."""
+
+    def __init__(self, connection: tunnels.Connection, box):
+        self.connection = connection
+        self.box = box
+        self.channel = None
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.pump: asyncio.Task | None = None
+
+    def connection_made(self, chan) -> None:
+        self.channel = chan
+        self.pump = asyncio.create_task(self.to_client())
+
+    def data_received(self, data: bytes, datatype) -> None:
+        traffic(self.box)
+        self.connection.write(data)
+        if self.connection.unacked > tunnels.WINDOW:
+            self.channel.pause_reading()
+            asyncio.create_task(self._resume_when_drained())
+
+    async def _resume_when_drained(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.connection.drain()
+        if self.channel is not None:
+            self.channel.resume_reading()
+
+    def eof_received(self) -> bool:
+        self.connection.close_input()
+        return True  # the answer may still come
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connection.close()
+        if self.pump is not None:
+            self.pump.cancel()
+        self.channel = None
+
+    async def to_client(self) -> None:
+        with contextlib.suppress(tunnels.NothingListens, ConnectionError):
+            while data := await self.connection.read():
+                traffic(self.box)
+                await self.writable.wait()
+                if self.channel is None:
+                    return
+                self.channel.write(data)
+        if self.channel is not None:
+            self.channel.close()
+
+
+def traffic(box) -> None:
+    """Activity on the box, written at most every so often."""
+    if leases.activity_due(box):
+        asyncio.get_running_loop().run_in_executor(None, leases.touch, box)
 
 
 async def serve_session(process: asyncssh.SSHServerProcess) -> None:
-    key = process.get_extra_info("spoon_key")
-    peer = process.get_extra_info("peername", ("unknown",))[0]
+    gateway = process.get_extra_info("spoon_gateway")
     try:
-        async with using_box_async(key.user, Lease.Kind.SSH, f"ssh from {peer}") as box:
-            process.exit(await bridge(process, box))
+        process.exit(await bridge(process, gateway))
     except docker_engine.EngineError as exc:
         process.stderr.write(f"spoon: your box could not be had: {exc}\r\n".encode())
         process.exit(255)
     except Exception:
-        logger.exception("ssh: a session of %s failed", key.user)
+        logger.exception("ssh: a session of %s failed", gateway.key.user)
         process.exit(255)
+
+
+async def start(process: asyncssh.SSHServerProcess, gateway: Gateway, argv, tty):
+    """The process in the box, and the box; once more on a box held anew if
+    the one held went away meanwhile (stopped while the connection idled)."""
+    env = {name: value for name, value in process.env.items() if PASSED_ENV.fullmatch(name)}
+    size = None
+    if tty:
+        env["TERM"] = process.term_type or "xterm-256color"
+        cols, rows = process.term_size[:2]
+        size = (cols or 80, rows or 24)
+    for attempt in (1, 2):
+        box = await gateway.box()
+        try:
+            inside = await processes.open_process(
+                box, argv, tty=tty, env=env, stdin=True, size=size
+            )
+            return inside, box
+        except docker_engine.EngineError:
+            gateway.box_gone()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def wanted(process: asyncssh.SSHServerProcess) -> tuple[list[str], bool]:
@@ -99,24 +267,14 @@ def wanted(process: asyncssh.SSHServerProcess) -> tuple[list[str], bool]:
     return ["bash", "-l"], tty
 
 
-async def bridge(process: asyncssh.SSHServerProcess, box) -> int:
+async def bridge(process: asyncssh.SSHServerProcess, gateway: Gateway) -> int:
     """Join the SSH channel to a process in the box until it ends; its exit status."""
     try:
         argv, tty = wanted(process)
     except ValueError as exc:
         process.stderr.write(f"spoon: {exc}\r\n".encode())
         return 255
-    env = {name: value for name, value in process.env.items() if PASSED_ENV.fullmatch(name)}
-    size = None
-    if tty:
-        env["TERM"] = process.term_type or "xterm-256color"
-        cols, rows = process.term_size[:2]
-        size = (cols or 80, rows or 24)
-    inside = await processes.open_process(box, argv, tty=tty, env=env, stdin=True, size=size)
-
-    def traffic() -> None:
-        if leases.activity_due(box):
-            asyncio.get_running_loop().run_in_executor(None, leases.touch, box)
+    inside, box = await start(process, gateway, argv, tty)
 
     async def from_client() -> None:
         while True:
@@ -132,7 +290,7 @@ async def bridge(process: asyncssh.SSHServerProcess, box) -> int:
                 if not tty:  # a command's input ended; a TTY's ends with the session
                     inside.close_input()
                 return
-            traffic()
+            traffic(box)
             inside.write(data)
             await inside.drain()
 
@@ -141,7 +299,7 @@ async def bridge(process: asyncssh.SSHServerProcess, box) -> int:
             stream, data = await inside.read_tagged()
             if not data:
                 return
-            traffic()
+            traffic(box)
             (process.stderr if stream == processes.STDERR else process.stdout).write(data)
             await process.stdout.drain()
 

@@ -154,11 +154,14 @@ def test_nothing_listening_and_a_bad_port(box):
         for port in (8999, 0, 70000):
             connection = tunnel.connect(port)
             connection.write(request("GET", "/"))
+            with pytest.raises(tunnels.NothingListens):
+                await connection.opened()
             try:
                 await connection.read()
             except tunnels.NothingListens:
                 refused.append(port)
         after = tunnel.connect(8080)
+        await after.opened()
         after.write(request("GET", "/headers"))
         head, _ = await answer(after)
         tunnel.close()
@@ -275,7 +278,7 @@ def test_frames_spoon_mux_cannot_read_end_it_quietly(box):
 def test_the_frame_format_is_the_same_on_both_sides():
     mux = open("images/job/rootfs/usr/local/bin/spoon-mux").read()
     assert 'HEADER = struct.Struct(">BII")' in mux and tunnels.HEADER.format == ">BII"
-    assert "OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY = range(1, 8)" in mux
-    assert (tunnels.OPEN, tunnels.READY) == (1, 7)
+    assert "OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY, OPENED = range(1, 9)" in mux
+    assert (tunnels.OPEN, tunnels.READY, tunnels.OPENED) == (1, 7, 8)
     assert f"WINDOW = 1 << {tunnels.WINDOW.bit_length() - 1}" in mux
     assert struct.calcsize(">BII") == 9

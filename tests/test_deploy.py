@@ -80,9 +80,10 @@ def test_the_units_run_the_commands_spoon_has():
     target = (UNITS / "spoon.target").read_text()
     assert "spoon-web@8000.service spoon-web@8001.service spoon-reaper.service" in target
     assert "spoon-ssh.service" in target
-    assert "manage.py sshgateway --bind 0.0.0.0 --port 2222" in (
-        UNITS / "spoon-ssh.service"
-    ).read_text()
+    assert (
+        "manage.py sshgateway --bind 0.0.0.0 --port 2222"
+        in (UNITS / "spoon-ssh.service").read_text()
+    )
     nginx = (REPO / "deploy/nginx/spoon.conf").read_text()
     assert "server 127.0.0.1:8000" in nginx and "server 127.0.0.1:8001" in nginx
 

@@ -5,10 +5,14 @@ about who exists; a stopped box started on connect; a client that goes away
 leaving nothing behind in the box; failed logins throttled."""
 
 import fcntl
+import hashlib
+import http.client
+import json
 import os
 import pty
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -20,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from boxes import docker_engine
+from tests.previews_support import run_app
 from tests.support import REPO, SpoonServer, free_port, manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,11 +69,11 @@ class Gateway:
         return manage("shell", "-c", code, env=self.server.env).stdout
 
     def ssh_args(self, login: str, key: Path, *options: str) -> list[str]:
-        return [
-            "ssh", "-p", str(self.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
+        return [  # options first: ssh keeps the first value of each
+            "ssh", *options, "-p", str(self.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
             "-o", f"UserKnownHostsFile={self.folder / 'known_hosts'}", "-o", "LogLevel=ERROR",
-            *options, f"{login}@127.0.0.1",
+            f"{login}@127.0.0.1",
         ]  # fmt: skip
 
     def ssh(self, login: str, key: Path, *command: str, options=(), **run):
@@ -106,8 +111,6 @@ def test_a_command_runs_in_the_box_with_its_output_apart_and_its_status(gateway,
 def test_input_reaches_the_command_and_its_end_too(gateway, alice):
     data = os.urandom(3 << 20)
     done = gateway.ssh(*alice, "sha256sum; echo done", input=data)
-    import hashlib
-
     assert done.stdout.decode().split() == [hashlib.sha256(data).hexdigest(), "-", "done"]
 
 
@@ -215,3 +218,70 @@ def test_repeated_failures_from_one_address_are_refused_for_a_while(engine, tmp_
         assert "too many failed logins" in (tmp_path / "gateway.log").read_text()
     finally:
         throttled.stop()
+
+
+class Forwarding:
+    """ssh -N -L local:host:port running in the background."""
+
+    def __init__(self, gateway: Gateway, login: str, key: Path, to: str):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            gateway.ssh_args(login, key, "-N", "-L", f"127.0.0.1:{self.port}:{to}",
+                             "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=INFO"),
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, self.process.stderr.read()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "the forward did not listen"
+                time.sleep(0.1)
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            return self.process.communicate(timeout=5)[1].decode()
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.communicate(timeout=5)[1].decode()
+
+
+def test_a_forwarded_port_reaches_a_server_in_the_box(gateway, alice):
+    run_app(alice[0], 8080)
+    forward = Forwarding(gateway, *alice, "localhost:8080")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", forward.port, timeout=30)
+        for _ in range(3):  # keep-alive, over one forwarded connection
+            connection.request("GET", "/headers")
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(response.read())["path"] == "/headers"
+        body = os.urandom(5 << 20)
+        connection.request("POST", "/upload", body=body)
+        seen = json.loads(connection.getresponse().read())
+        assert seen == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        connection.request("GET", "/big?mb=20")
+        assert len(connection.getresponse().read()) == 20 << 20
+        connection.close()
+    finally:
+        forward.stop()
+
+
+def test_a_forward_to_nothing_or_elsewhere_is_refused_with_a_reason(gateway, alice):
+    forward = Forwarding(gateway, *alice, "localhost:8999")
+    try:
+        with socket.create_connection(("127.0.0.1", forward.port), timeout=30) as sock:
+            assert sock.recv(1) == b"", "closed: nothing to reach"
+    finally:
+        said = forward.stop()
+    assert "nothing listens on 8999 in your box" in said, said
+
+    elsewhere = Forwarding(gateway, *alice, "10.0.0.1:80")
+    try:
+        with socket.create_connection(("127.0.0.1", elsewhere.port), timeout=30) as sock:
+            assert sock.recv(1) == b""
+    finally:
+        said = elsewhere.stop()
+    assert "only ports of your box can be reached" in said, said
