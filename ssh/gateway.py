@@ -23,6 +23,9 @@ import logging
 import re
 
 import asyncssh
+from asyncssh.constants import EXTENDED_DATA_STDERR
+from asyncssh.sftp import MIN_SFTP_VERSION
+from asyncssh.stream import SSHReader, SSHWriter
 from django.conf import settings
 
 from boxes import docker_engine, leases, processes, tunnels
@@ -32,7 +35,11 @@ from ssh import accounts, keys, throttle
 
 logger = logging.getLogger(__name__)
 
-SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+# Debian's sftp server, or Fedora's, whichever the box's image has.
+SFTP_SERVER = [
+    "sh", "-c", "for s in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server; do "
+    '[ -x "$s" ] && exec "$s"; done; echo "spoon: this box has no sftp server" >&2; exit 127',
+]  # fmt: skip
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "ip6-localhost")
 PASSED_ENV = re.compile(r"LANG|LC_[A-Z_]+|COLORTERM")  # what clients send with SendEnv
 READ_SIZE = 65536
@@ -76,6 +83,9 @@ class Gateway(asyncssh.SSHServer):
             return False
         self.key = found
         return True
+
+    def session_requested(self) -> "Session":
+        return Session()
 
     def auth_completed(self) -> None:
         key = self.key
@@ -155,6 +165,25 @@ class Gateway(asyncssh.SSHServer):
             self.box_gone()
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
         return Forward(connection, box)
+
+
+class Session(asyncssh.SSHServerProcess):
+    """A session channel, served by serve_session: its subsystem too, since
+    sftp is the box's own sftp-server (asyncssh keeps the name "sftp" for
+    an SFTP server of its own, which would serve this host's files)."""
+
+    def __init__(self):
+        super().__init__(serve_session, None, MIN_SFTP_VERSION, False)
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "sftp"
+
+    def session_started(self) -> None:
+        # asyncssh's own, but for its sftp branch (asyncssh 2: pinned below 3)
+        stdin = SSHReader(self, self._chan)
+        stdout = SSHWriter(self, self._chan)
+        stderr = SSHWriter(self, self._chan, EXTENDED_DATA_STDERR)
+        self._conn.create_task(self._start_process(stdin, stdout, stderr), stdin.logger)
 
 
 class Forward(asyncssh.SSHTCPSession):
@@ -259,7 +288,7 @@ def wanted(process: asyncssh.SSHServerProcess) -> tuple[list[str], bool]:
     """What to run in the box, and whether on a TTY."""
     tty = process.term_type is not None
     if process.subsystem == "sftp":
-        return [SFTP_SERVER], False
+        return SFTP_SERVER, False
     if process.subsystem:
         raise ValueError(f"no such subsystem: {process.subsystem}")
     if process.command is not None:
@@ -341,7 +370,6 @@ async def serve(bind: str | None = None, port: int | None = None) -> asyncssh.SS
         bind if bind is not None else settings.SPOON_SSH_BIND,
         port if port is not None else settings.SPOON_SSH_PORT,
         server_host_keys=host_keys(),
-        process_factory=serve_session,
         encoding=None,
         line_editor=False,
         x11_forwarding=False,

@@ -36,6 +36,9 @@ TOOLS = {
     "rcm": ["rcup", "-V"],
     "yadm": ["yadm", "version"],
     "opencode": ["opencode", "--version"],
+    "rsync": ["rsync", "--version"],  # rsync over the SSH gateway
+    "sftp-server": ["/usr/lib/openssh/sftp-server", "-h", "2>&1;", "test", "$?", "=", "1"],
+    "socat": ["socat", "-V"],
 }
 
 

@@ -97,7 +97,9 @@ def gateway(engine, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def alice(gateway):
-    return gateway.user()
+    login, key = gateway.user()
+    assert gateway.ssh(login, key, "true").returncode == 0  # the box made, and running
+    return login, key
 
 
 def test_a_command_runs_in_the_box_with_its_output_apart_and_its_status(gateway, alice):
@@ -285,3 +287,129 @@ def test_a_forward_to_nothing_or_elsewhere_is_refused_with_a_reason(gateway, ali
     finally:
         said = elsewhere.stop()
     assert "only ports of your box can be reached" in said, said
+
+
+def ssh_command(gateway: Gateway, key: Path) -> list[str]:
+    """The ssh that scp, sftp and rsync are told to use, as users set it up."""
+    return [
+        "-P", str(gateway.port), "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"UserKnownHostsFile={gateway.folder / 'known_hosts'}", "-o", "LogLevel=ERROR",
+    ]  # fmt: skip
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_scp_and_sftp_move_files_both_ways(gateway, alice, tmp_path):
+    login, key = alice
+    sent = tmp_path / "sent.bin"
+    sent.write_bytes(os.urandom(20 << 20))
+    for mode in ([], ["-O"]):  # the SFTP protocol (today's scp), and the old scp one
+        target = f"{login}@127.0.0.1:moved{len(mode)}.bin"
+        done = subprocess.run(["scp", *mode, *ssh_command(gateway, key), sent, target],
+                              capture_output=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        back = tmp_path / f"back{len(mode)}.bin"
+        done = subprocess.run(["scp", *mode, *ssh_command(gateway, key), target, back],
+                              capture_output=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0 and digest(back) == digest(sent), done.stderr
+    inside = gateway.ssh(login, key, "sha256sum moved0.bin moved1.bin").stdout.decode().split()
+    assert inside[0] == inside[2] == digest(sent)
+
+    batch = tmp_path / "batch"
+    batch.write_text(f"mkdir sftp-dir\nput {sent} sftp-dir/x.bin\nls sftp-dir\n"
+                     f"get sftp-dir/x.bin {tmp_path / 'got.bin'}\nrm sftp-dir/x.bin\n")  # fmt: skip
+    done = subprocess.run(
+        ["sftp", "-b", batch, *ssh_command(gateway, key), f"{login}@127.0.0.1"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"sftp-dir/x.bin" in done.stdout and digest(tmp_path / "got.bin") == digest(sent)
+
+
+def test_rsync_over_the_gateway(gateway, alice, tmp_path):
+    login, key = alice
+    source = tmp_path / "project"
+    (source / "src").mkdir(parents=True)
+    for n in range(50):
+        (source / "src" / f"f{n}.txt").write_text(f"file {n}\n" * n)
+    (source / "data.bin").write_bytes(os.urandom(3 << 20))
+    ssh = " ".join(["ssh", *ssh_command(gateway, key)]).replace("-P", "-p", 1)
+    target = f"{login}@127.0.0.1:project/"
+    rsync = ["rsync", "-a", "--itemize-changes", "-e", ssh, f"{source}/", target]
+    first = subprocess.run(rsync, capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(b"<f+++++++++") == 51, first.stdout
+    again = subprocess.run(rsync, capture_output=True, timeout=120)
+    assert again.returncode == 0 and b"<f" not in again.stdout, "nothing changed, nothing sent"
+    listed = gateway.ssh(login, key, "sha256sum project/data.bin; ls project/src | wc -l")
+    assert listed.stdout.decode().split() == [digest(source / "data.bin"), "project/data.bin", "50"]
+
+
+def test_a_transfer_cut_off_midway_leaves_no_process_in_the_box(gateway, alice, tmp_path):
+    login, key = alice
+    box = f"spoon-box-{login}"
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as out:
+        out.truncate(2 << 30)  # sparse: 2 GiB that take no disk here
+    for client in (
+        ["scp", *ssh_command(gateway, key), big, f"{login}@127.0.0.1:/tmp/cut.bin"],
+        ["scp", "-O", *ssh_command(gateway, key), big, f"{login}@127.0.0.1:/tmp/cut.bin"],
+    ):
+        transfer = subprocess.Popen(client, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while "cut.bin" not in docker_engine.exec_run(box, ["ls", "/tmp"])[1].decode():
+            assert transfer.poll() is None, transfer.stderr.read()
+            assert time.monotonic() < deadline, "the transfer began"
+            time.sleep(0.1)
+        transfer.kill()
+        transfer.wait()
+        deadline = time.monotonic() + 20
+        while left := docker_engine.exec_run(box, ["pgrep", "-a", "sftp-server|scp"])[1]:
+            assert time.monotonic() < deadline, f"left behind: {left}"
+            time.sleep(0.2)
+        docker_engine.exec_run(box, ["rm", "-f", "/tmp/cut.bin"])
+
+
+EDITOR = """
+import asyncio, sys, asyncssh
+
+async def main(port, login, key, known_hosts):
+    async with asyncssh.connect("127.0.0.1", port, username=login, client_keys=[key],
+                                known_hosts=known_hosts) as conn:
+        # what an editor's remote server needs: a shell command, sftp and forwarded ports
+        done = await conn.run("uname -s; echo $HOME", check=True)
+        print(done.stdout.split())
+        async with conn.start_sftp_client() as sftp:
+            await sftp.makedirs(".editor-server/bin", exist_ok=True)
+            async with sftp.open(".editor-server/bin/server.js", "w") as f:
+                await f.write("console.log('the editor server')")
+            print(await sftp.listdir(".editor-server/bin"))
+        answers = []
+        for _ in range(3):
+            reader, writer = await conn.open_connection("localhost", 8080)
+            writer.write(b"GET /headers HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+            answers.append((await reader.read()).split(b"\\r\\n")[0].decode())
+            writer.close()
+        print(answers)
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]))
+"""
+
+
+def test_what_an_editor_does_over_ssh_works_on_one_connection(gateway, alice):
+    login, key = alice
+    run_app(login, 8080)
+    gateway.ssh(login, key, "true")  # the gateway's host key, known as OpenSSH keeps it
+    known = gateway.folder / "known_hosts"
+    done = subprocess.run(
+        [sys.executable, "-c", EDITOR, str(gateway.port), login, str(key), str(known)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == str(["Linux", f"/home/{login}"])
+    assert "'server.js'" in lines[1]
+    assert lines[2] == str(["HTTP/1.1 200 OK"] * 3)
