@@ -88,6 +88,17 @@ def test_bench_preview_runs(engine):
     assert not [c for c in docker_engine.list_containers({}) if "bench" in c.name]
 
 
+def test_bench_ssh_runs(engine):
+    result = subprocess.run(
+        [sys.executable, "bench/ssh.py", "--keys", "10", "--megabytes", "2", "--requests", "10"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in ("keystroke echo p50", "2 MB into the box", "keep-alive GET p50"):
+        assert row in result.stdout
+    assert not [c for c in docker_engine.list_containers({}) if "bench" in c.name]
+
+
 def test_bench_run_output_runs_on_its_own_postgresql_and_redis(engine):
     result = subprocess.run(
         ["scripts/with-postgres-redis", sys.executable, "bench/run_output.py",
