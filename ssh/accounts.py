@@ -1,6 +1,7 @@
 """Whose keys open which box: registering keys, and finding the user an SSH
 login names, with a key of theirs. The SSH user name is the box's user name
-(what the Settings -> SSH keys page shows)."""
+(what the Settings -> SSH keys page shows), with a workspace to start in
+after a + if wanted: alice+myapp/main."""
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -39,6 +40,28 @@ def add_key(user, name: str, text: str) -> SshKey:
             )  # fmt: skip
     except IntegrityError:  # the same key sent twice at once
         raise keys.refused(f"You have added this key already ({parsed.fingerprint}).") from None
+
+
+def split_login(login: str) -> tuple[str, str]:
+    """alice+myapp/main -> ("alice", "myapp/main"): the box's user name, and
+    the workspace (its folder under ~/Code) a session starts in, if named."""
+    name, _, workspace = login.partition("+")
+    return name, workspace
+
+
+def workspace_folder(home: str, workspace: str) -> str:
+    """The folder of a workspace named in a login; ValueError says why not."""
+    parts = workspace.split("/")
+    if (
+        len(parts) < 2
+        or any(p in ("", ".", "..") or p.startswith("-") for p in parts)
+        or any(ord(c) < 32 or c in "\\\x7f" for c in workspace)
+    ):
+        raise ValueError(
+            f"{workspace!r} names no workspace: log in as USER+SPOON/BRANCH to start "
+            "in ~/Code/SPOON/BRANCH"
+        )
+    return f"{home}/Code/{workspace}"
 
 
 def user_named(login: str):

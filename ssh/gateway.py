@@ -3,6 +3,8 @@ serves SSH on SPOON_SSH_BIND:SPOON_SSH_PORT (manage.py sshgateway); every
 session is a process in the box opened through the stream primitive, held
 with an ssh lease that only its traffic keeps up, as a terminal's is.
 
+  - in the home, or in a workspace's folder when the login names it
+    (alice+myapp/main starts in ~/Code/myapp/main);
   - no command: a login shell (bash -l), on a TTY when the client asks
     for one (its type, size and size changes);
   - a command: bash -c COMMAND, stdout and stderr apart, its exit status;
@@ -54,6 +56,7 @@ class Gateway(asyncssh.SSHServer):
         self.connection: asyncssh.SSHServerConnection | None = None
         self.peer = "unknown"
         self.key = None
+        self.workspace = ""  # a folder under ~/Code to start sessions in, if the login named one
         self.holding: asyncio.Task | None = None
         self.held: asyncio.Future | None = None
         self.tunnel: tunnels.Tunnel | None = None
@@ -75,9 +78,8 @@ class Gateway(asyncssh.SSHServer):
         if throttle.refused(self.peer):
             logger.warning("ssh: refused %s: too many failed logins", self.peer)
             return False
-        found = await asyncio.to_thread(
-            accounts.key_for, username, keys.fingerprint(key.public_data)
-        )
+        name, self.workspace = accounts.split_login(username)
+        found = await asyncio.to_thread(accounts.key_for, name, keys.fingerprint(key.public_data))
         if found is None:
             throttle.failed(self.peer)
             return False
@@ -272,9 +274,10 @@ async def start(process: asyncssh.SSHServerProcess, gateway: Gateway, argv, tty)
         size = (cols or 80, rows or 24)
     for attempt in (1, 2):
         box = await gateway.box()
+        cwd = accounts.workspace_folder(box.home, gateway.workspace) if gateway.workspace else None
         try:
             inside = await processes.open_process(
-                box, argv, tty=tty, env=env, stdin=True, size=size
+                box, argv, tty=tty, env=env, cwd=cwd, stdin=True, size=size
             )
             return inside, box
         except docker_engine.EngineError:
@@ -300,10 +303,10 @@ async def bridge(process: asyncssh.SSHServerProcess, gateway: Gateway) -> int:
     """Join the SSH channel to a process in the box until it ends; its exit status."""
     try:
         argv, tty = wanted(process)
+        inside, box = await start(process, gateway, argv, tty)
     except ValueError as exc:
         process.stderr.write(f"spoon: {exc}\r\n".encode())
         return 255
-    inside, box = await start(process, gateway, argv, tty)
 
     async def from_client() -> None:
         while True:

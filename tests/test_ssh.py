@@ -413,3 +413,29 @@ def test_what_an_editor_does_over_ssh_works_on_one_connection(gateway, alice):
     assert lines[0] == str(["Linux", f"/home/{login}"])
     assert "'server.js'" in lines[1]
     assert lines[2] == str(["HTTP/1.1 200 OK"] * 3)
+
+
+def test_a_login_can_name_a_workspace_to_start_in(gateway, alice):
+    login, key = alice
+    gateway.ssh(login, key, "mkdir -p ~/Code/myapp/feature/x && touch ~/Code/myapp/feature/x/here")
+    done = gateway.ssh(f"{login}+myapp/feature/x", key, "pwd; ls")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().split() == [f"/home/{login}/Code/myapp/feature/x", "here"]
+    missing = gateway.ssh(f"{login}+myapp/nope", key, "pwd")
+    assert missing.returncode != 0
+    assert f"no such directory: /home/{login}/Code/myapp/nope" in missing.stderr.decode()
+    for bad in ("myapp", "../../etc", "myapp/../../x"):
+        refused = gateway.ssh(f"{login}+{bad}", key, "pwd")
+        assert refused.returncode == 255 and b"names no workspace" in refused.stderr, bad
+
+
+def test_staff_keys_open_only_their_own_box(gateway, alice):
+    staff_login, staff_key = gateway.user()
+    gateway.shell(
+        "from boxes.models import Box; "
+        f"u = Box.objects.get(username={staff_login!r}).user; "
+        "u.is_staff = u.is_superuser = True; u.save()"
+    )
+    refused = gateway.ssh(alice[0], staff_key, "true")
+    assert refused.returncode == 255 and b"Permission denied (publickey)" in refused.stderr
+    assert gateway.ssh(staff_login, staff_key, "whoami").stdout.decode().strip() == staff_login
