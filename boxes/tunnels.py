@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 MUX = "/usr/local/bin/spoon-mux"
 HEADER = struct.Struct(">BII")
-OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY, OPENED = range(1, 9)
+OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY, OPENED, LISTEN, UNLISTEN, ACCEPTED = range(1, 12)
+ACCEPTED_FROM = 1 << 31  # spoon-mux numbers the connections its listeners accept from here
 READY_SECONDS = 10
 WINDOW = 1 << 20
 CHUNK = 1 << 18
@@ -56,6 +57,7 @@ class Tunnel:
     def __init__(self, process: processes.BoxProcess):
         self.process = process
         self.connections: dict[int, Connection] = {}
+        self.listeners: dict[int, Listener] = {}
         self.numbers = itertools.count(1)
         self.errors = bytearray()
         self.ready = asyncio.get_running_loop().create_future()
@@ -90,6 +92,14 @@ class Tunnel:
         else:
             self.send(OPEN, number, str(port).encode())
         return connection
+
+    def listen(self, path: str) -> "Listener":
+        """A UNIX socket at path in the box (its folder made private to the
+        box user); connections to it come out of Listener.accept()."""
+        number = next(self.numbers)
+        listener = self.listeners[number] = Listener(self, number)
+        self.send(LISTEN, number, path.encode())
+        return listener
 
     def send(self, kind: int, number: int, payload: bytes = b"") -> None:
         if self.alive():
@@ -142,11 +152,24 @@ class Tunnel:
                 )
             for connection in list(self.connections.values()):
                 connection.ended(b"")
+            for listener in self.listeners.values():
+                listener.accepted.put_nowait(None)
             self.process.close()
 
     def _received(self, kind: int, number: int, payload: bytes) -> None:
         if kind == READY and not self.ready.done():
             self.ready.set_result(None)
+        if kind == ACCEPTED:
+            if len(payload) != 4 or number < ACCEPTED_FROM or number in self.connections:
+                raise Broken("an accepted connection numbered as no listener's")
+            listener = self.listeners.get(struct.unpack(">I", payload)[0])
+            if listener is None:  # closed while the connection came
+                self.send(CLOSE, number)
+                return
+            connection = self.connections[number] = Connection(self, number)
+            connection.made()
+            listener.accepted.put_nowait(connection)
+            return
         connection = self.connections.get(number)
         if connection is None:
             return  # closed here meanwhile: what was in flight is dropped
@@ -163,6 +186,25 @@ class Tunnel:
         elif kind == CLOSED:
             del self.connections[number]
             connection.ended(payload)
+
+
+class Listener:
+    """A UNIX socket in the box whose connections come through the tunnel."""
+
+    def __init__(self, tunnel: Tunnel, number: int):
+        self.tunnel = tunnel
+        self.number = number
+        self.accepted: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=0)
+
+    async def accept(self) -> "Connection | None":
+        """The next connection to the socket; None once the tunnel ended."""
+        return await self.accepted.get()
+
+    def close(self) -> None:
+        """The socket goes; connections made through it stay until they end."""
+        if self.tunnel.listeners.pop(self.number, None) is not None:
+            self.tunnel.send(UNLISTEN, self.number)
+            self.accepted.put_nowait(None)
 
 
 class Connection:

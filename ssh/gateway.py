@@ -11,7 +11,9 @@ with an ssh lease that only its traffic keeps up, as a terminal's is.
   - the sftp subsystem: the box's sftp-server (so sftp and scp work; rsync
     and `scp -O` run as commands);
   - a forwarded connection (ssh -L): to a port on the box's own loopback,
-    through the box's tunnel (boxes.tunnels), as previews reach it.
+    through the box's tunnel (boxes.tunnels), as previews reach it;
+  - the client's agent (ssh -A): a socket in the box, SSH_AUTH_SOCK of the
+    session, whose connections go back to the agent through the tunnel.
 
 Public keys only (Settings -> SSH keys). An unknown user and a wrong key
 get the same answer; failures are throttled per source address
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 
 import asyncssh
 from asyncssh.constants import EXTENDED_DATA_STDERR
@@ -134,6 +137,11 @@ class Gateway(asyncssh.SSHServer):
             self.tunnel = await tunnels.Tunnel.open(box)
         return self.tunnel
 
+    async def agent_in(self, box) -> "Agent":
+        """The client's agent, at a socket in the box for one session."""
+        tunnel = await self.tunnel_into(box)
+        return Agent(self.connection, tunnel, f"/tmp/spoon-agent-{uuid.uuid4().hex}/agent.sock")
+
     def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
         """ssh -L: a connection to a port on the box's own loopback, through its tunnel."""
         if dest_host not in LOOPBACK_NAMES:
@@ -167,6 +175,54 @@ class Gateway(asyncssh.SSHServer):
             self.box_gone()
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
         return Forward(connection, box)
+
+
+class Agent:
+    """ssh -A: a socket in the box (SSH_AUTH_SOCK of the session) whose every
+    connection goes back to the client's agent over its SSH connection."""
+
+    def __init__(self, connection: asyncssh.SSHServerConnection, tunnel, path: str):
+        self.connection = connection
+        self.path = path
+        self.listener = tunnel.listen(path)
+        self.serving = asyncio.create_task(self.serve())
+
+    async def serve(self) -> None:
+        pipes = set()
+        while (inside := await self.listener.accept()) is not None:
+            pipe = asyncio.create_task(self.pipe(inside))
+            pipes.add(pipe)
+            pipe.add_done_callback(pipes.discard)
+
+    async def pipe(self, inside: tunnels.Connection) -> None:
+        try:
+            reader, writer = await self.connection.open_agent_connection()
+        except (asyncssh.Error, OSError) as exc:
+            logger.info("ssh: the client's agent could not be reached: %s", exc)
+            inside.close()
+            return
+
+        async def to_agent() -> None:
+            while data := await inside.read():
+                writer.write(data)
+                await writer.drain()
+            writer.write_eof()
+
+        async def from_agent() -> None:
+            while data := await reader.read(READ_SIZE):
+                inside.write(data)
+                await inside.drain()
+            inside.close_input()
+
+        done = await asyncio.gather(to_agent(), from_agent(), return_exceptions=True)
+        for failed in (d for d in done if isinstance(d, Exception)):
+            logger.info("ssh: an agent connection ended: %s", failed)
+        inside.close()
+        writer.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.serving.cancel()
 
 
 class Session(asyncssh.SSHServerProcess):
@@ -275,12 +331,18 @@ async def start(process: asyncssh.SSHServerProcess, gateway: Gateway, argv, tty)
     for attempt in (1, 2):
         box = await gateway.box()
         cwd = accounts.workspace_folder(box.home, gateway.workspace) if gateway.workspace else None
+        agent = None
         try:
+            if process.channel.get_agent_path():  # the client asked to forward its agent
+                agent = await gateway.agent_in(box)
+                env["SSH_AUTH_SOCK"] = agent.path
             inside = await processes.open_process(
                 box, argv, tty=tty, env=env, cwd=cwd, stdin=True, size=size
             )
-            return inside, box
-        except docker_engine.EngineError:
+            return inside, box, agent
+        except (docker_engine.EngineError, tunnels.Unavailable):
+            if agent is not None:
+                agent.close()
             gateway.box_gone()
             if attempt == 2:
                 raise
@@ -303,7 +365,7 @@ async def bridge(process: asyncssh.SSHServerProcess, gateway: Gateway) -> int:
     """Join the SSH channel to a process in the box until it ends; its exit status."""
     try:
         argv, tty = wanted(process)
-        inside, box = await start(process, gateway, argv, tty)
+        inside, box, agent = await start(process, gateway, argv, tty)
     except ValueError as exc:
         process.stderr.write(f"spoon: {exc}\r\n".encode())
         return 255
@@ -345,6 +407,8 @@ async def bridge(process: asyncssh.SSHServerProcess, gateway: Gateway) -> int:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    if agent is not None:
+        agent.close()
     code = await inside.exit_code()
     inside.close()
     return 255 if code is None else code
@@ -376,7 +440,7 @@ async def serve(bind: str | None = None, port: int | None = None) -> asyncssh.SS
         encoding=None,
         line_editor=False,
         x11_forwarding=False,
-        agent_forwarding=False,
+        agent_forwarding=True,
         allow_scp=False,
         login_timeout=60,
         keepalive_interval=30,

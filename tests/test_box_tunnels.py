@@ -278,7 +278,47 @@ def test_frames_spoon_mux_cannot_read_end_it_quietly(box):
 def test_the_frame_format_is_the_same_on_both_sides():
     mux = open("images/job/rootfs/usr/local/bin/spoon-mux").read()
     assert 'HEADER = struct.Struct(">BII")' in mux and tunnels.HEADER.format == ">BII"
-    assert "OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY, OPENED = range(1, 9)" in mux
+    kinds = "OPEN, DATA, EOF, CLOSE, ACK, CLOSED, READY, OPENED, LISTEN, UNLISTEN, ACCEPTED"
+    assert f"{kinds} = range(1, 12)" in mux
+    assert f"ACCEPTED_FROM = 1 << {tunnels.ACCEPTED_FROM.bit_length() - 1}" in mux
     assert (tunnels.OPEN, tunnels.READY, tunnels.OPENED) == (1, 7, 8)
     assert f"WINDOW = 1 << {tunnels.WINDOW.bit_length() - 1}" in mux
     assert struct.calcsize(">BII") == 9
+
+
+def test_a_socket_in_the_box_sends_its_connections_through_the_tunnel(box):
+    """What agent forwarding needs: a UNIX socket in the box, private to its user."""
+    path = "/tmp/spoon-test-listen/agent.sock"
+
+    async def use():
+        tunnel = await tunnels.Tunnel.open(box)
+        listener = tunnel.listen(path)
+        await asyncio.sleep(0.5)
+        client = await processes.open_process(
+            box, ["python3", "-c", CLIENT.format(path=path)], stdin=True
+        )
+        connection = await asyncio.wait_for(listener.accept(), 10)
+        assert await connection.read() == b"hello from the box"
+        connection.write(b"hello back")
+        await connection.drain()
+        said = await client.read()
+        mode = in_box(box, "stat", "-c", "%a %U", path, "/tmp/spoon-test-listen").split()
+        listener.close()
+        await asyncio.sleep(0.5)
+        gone = in_box(box, "ls", "/tmp")
+        tunnel.close()
+        return said, mode, gone
+
+    said, mode, gone = asyncio.run(use())
+    assert said == b"hello back"
+    assert mode == ["600", box.username, "700", box.username]
+    assert "spoon-test-listen" not in gone, "the socket and its folder go with the listener"
+
+
+CLIENT = """
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("{path}")
+s.sendall(b"hello from the box")
+print(s.recv(100).decode(), end="", flush=True)
+"""

@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -439,3 +440,44 @@ def test_staff_keys_open_only_their_own_box(gateway, alice):
     refused = gateway.ssh(alice[0], staff_key, "true")
     assert refused.returncode == 255 and b"Permission denied (publickey)" in refused.stderr
     assert gateway.ssh(staff_login, staff_key, "whoami").stdout.decode().strip() == staff_login
+
+
+def test_agent_forwarding_lets_the_box_sign_with_the_clients_key(gateway, alice, tmp_path):
+    """What `git push` over SSH from the box needs: ssh-add -l sees the key
+    on the user's machine, and a signature made in the box with it checks."""
+    login, key = alice
+    agent_key = tmp_path / "agent_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "on-my-laptop",
+                    "-f", agent_key], check=True)  # fmt: skip
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", socket_path], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        subprocess.run(["ssh-add", "-q", agent_key], env=env, check=True)
+        public = agent_key.with_suffix(".pub").read_text()
+        script = (
+            f"ssh-add -l; printf %s {shlex.quote(public)} > /tmp/agent.pub; "
+            "echo 'signed in the box' | ssh-keygen -Y sign -f /tmp/agent.pub -n test -q"
+        )
+        done = gateway.ssh(login, key, script, options=("-A",), env=env)
+        assert done.returncode == 0, done.stderr
+        listed, _, signature = done.stdout.decode().partition("-----BEGIN SSH SIGNATURE-----")
+        assert "on-my-laptop (ED25519)" in listed
+        (tmp_path / "sig").write_text("-----BEGIN SSH SIGNATURE-----" + signature)
+        checked = subprocess.run(
+            ["ssh-keygen", "-Y", "check-novalidate", "-n", "test", "-s", tmp_path / "sig",
+             "-f", agent_key.with_suffix(".pub")],
+            input=b"signed in the box\n", capture_output=True,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stderr
+
+        without = gateway.ssh(login, key, "echo ${SSH_AUTH_SOCK:-none}; ls /tmp", env=env)
+        assert without.stdout.decode().split()[0] == "none", "no -A, no agent"
+        assert "spoon-agent-" not in without.stdout.decode(), "the socket went with its session"
+    finally:
+        agent.terminate()
+        agent.wait()
