@@ -1,5 +1,6 @@
 """Leases hold a box while something uses it; activity keeps it from idling."""
 
+import asyncio
 import logging
 import threading
 import time
@@ -70,6 +71,12 @@ def activity_due(box: Box) -> bool:
     """Would touch() write now? Cheap: callers on the event loop ask first."""
     last = _last_written.get(box.pk, 0.0)
     return timezone.now().timestamp() - last >= settings.SPOON_ACTIVITY_WRITE_SECONDS
+
+
+def touch_soon(box: Box) -> None:
+    """touch() from the event loop: in a thread, and only when one is due."""
+    if activity_due(box):
+        asyncio.get_running_loop().run_in_executor(None, touch, box)
 
 
 def touch(box: Box, force: bool = False) -> None:

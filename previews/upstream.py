@@ -104,8 +104,7 @@ class BoxHold:
     def used(self) -> None:
         """Traffic: activity on the box, written at most every so often."""
         self.last_used = time.monotonic()
-        if leases.activity_due(self.box):
-            asyncio.get_running_loop().run_in_executor(None, leases.touch, self.box)
+        leases.touch_soon(self.box)
 
     async def connection(self, port: int) -> tuple["Connection", bool]:
         """A connection to port: an unused one (True) or a new one (False)."""

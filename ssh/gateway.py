@@ -1,19 +1,9 @@
 """The SSH gateway: `ssh -p 2222 alice@spoon` opens alice's box. asyncssh
-serves SSH on SPOON_SSH_BIND:SPOON_SSH_PORT (manage.py sshgateway); every
-session is a process in the box opened through the stream primitive, held
-with an ssh lease that only its traffic keeps up, as a terminal's is.
-
-  - in the home, or in a workspace's folder when the login names it
-    (alice+myapp/main starts in ~/Code/myapp/main);
-  - no command: a login shell (bash -l), on a TTY when the client asks
-    for one (its type, size and size changes);
-  - a command: bash -c COMMAND, stdout and stderr apart, its exit status;
-  - the sftp subsystem: the box's sftp-server (so sftp and scp work; rsync
-    and `scp -O` run as commands);
-  - a forwarded connection (ssh -L): to a port on the box's own loopback,
-    through the box's tunnel (boxes.tunnels), as previews reach it;
-  - the client's agent (ssh -A): a socket in the box, SSH_AUTH_SOCK of the
-    session, whose connections go back to the agent through the tunnel.
+serves SSH on SPOON_SSH_BIND:SPOON_SSH_PORT (manage.py sshgateway); each
+connection holds the user's box (an ssh lease that only its traffic keeps
+up, as a terminal's) while it lasts; its sessions are processes in the box
+(ssh.sessions), its forwards and agent go through the box's tunnel
+(ssh.forwarding).
 
 Public keys only (Settings -> SSH keys). An unknown user and a wrong key
 get the same answer; failures are throttled per source address
@@ -22,32 +12,21 @@ user name picks the box, so no login reaches another user's box, staff
 included."""
 
 import asyncio
-import contextlib
 import logging
-import re
 import uuid
 
 import asyncssh
-from asyncssh.constants import EXTENDED_DATA_STDERR
-from asyncssh.sftp import MIN_SFTP_VERSION
-from asyncssh.stream import SSHReader, SSHWriter
 from django.conf import settings
 
-from boxes import docker_engine, leases, processes, tunnels
+from boxes import docker_engine, tunnels
 from boxes.models import Lease
 from boxes.use import using_box_async
-from ssh import accounts, keys, throttle
+from ssh import accounts, keys, sessions, throttle
+from ssh.forwarding import Agent, Forward
 
 logger = logging.getLogger(__name__)
 
-# Debian's sftp server, or Fedora's, whichever the box's image has.
-SFTP_SERVER = [
-    "sh", "-c", "for s in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server; do "
-    '[ -x "$s" ] && exec "$s"; done; echo "spoon: this box has no sftp server" >&2; exit 127',
-]  # fmt: skip
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "ip6-localhost")
-PASSED_ENV = re.compile(r"LANG|LC_[A-Z_]+|COLORTERM")  # what clients send with SendEnv
-READ_SIZE = 65536
 
 
 class Gateway(asyncssh.SSHServer):
@@ -89,8 +68,8 @@ class Gateway(asyncssh.SSHServer):
         self.key = found
         return True
 
-    def session_requested(self) -> "Session":
-        return Session()
+    def session_requested(self) -> sessions.Session:
+        return sessions.Session()
 
     def auth_completed(self) -> None:
         key = self.key
@@ -175,243 +154,6 @@ class Gateway(asyncssh.SSHServer):
             self.box_gone()
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
         return Forward(connection, box)
-
-
-class Agent:
-    """ssh -A: a socket in the box (SSH_AUTH_SOCK of the session) whose every
-    connection goes back to the client's agent over its SSH connection."""
-
-    def __init__(self, connection: asyncssh.SSHServerConnection, tunnel, path: str):
-        self.connection = connection
-        self.path = path
-        self.listener = tunnel.listen(path)
-        self.serving = asyncio.create_task(self.serve())
-
-    async def serve(self) -> None:
-        pipes = set()
-        while (inside := await self.listener.accept()) is not None:
-            pipe = asyncio.create_task(self.pipe(inside))
-            pipes.add(pipe)
-            pipe.add_done_callback(pipes.discard)
-
-    async def pipe(self, inside: tunnels.Connection) -> None:
-        try:
-            reader, writer = await self.connection.open_agent_connection()
-        except (asyncssh.Error, OSError) as exc:
-            logger.info("ssh: the client's agent could not be reached: %s", exc)
-            inside.close()
-            return
-
-        async def to_agent() -> None:
-            while data := await inside.read():
-                writer.write(data)
-                await writer.drain()
-            writer.write_eof()
-
-        async def from_agent() -> None:
-            while data := await reader.read(READ_SIZE):
-                inside.write(data)
-                await inside.drain()
-            inside.close_input()
-
-        done = await asyncio.gather(to_agent(), from_agent(), return_exceptions=True)
-        for failed in (d for d in done if isinstance(d, Exception)):
-            logger.info("ssh: an agent connection ended: %s", failed)
-        inside.close()
-        writer.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        self.serving.cancel()
-
-
-class Session(asyncssh.SSHServerProcess):
-    """A session channel, served by serve_session: its subsystem too, since
-    sftp is the box's own sftp-server (asyncssh keeps the name "sftp" for
-    an SFTP server of its own, which would serve this host's files)."""
-
-    def __init__(self):
-        super().__init__(serve_session, None, MIN_SFTP_VERSION, False)
-
-    def subsystem_requested(self, subsystem: str) -> bool:
-        return subsystem == "sftp"
-
-    def session_started(self) -> None:
-        # asyncssh's own, but for its sftp branch (asyncssh 2: pinned below 3)
-        stdin = SSHReader(self, self._chan)
-        stdout = SSHWriter(self, self._chan)
-        stderr = SSHWriter(self, self._chan, EXTENDED_DATA_STDERR)
-        self._conn.create_task(self._start_process(stdin, stdout, stderr), stdin.logger)
-
-
-class Forward(asyncssh.SSHTCPSession):
-    """A forwarded connection: the SSH channel joined to a tunnel connection,
-    each side paused while the other cannot take more."""
-
-    def __init__(self, connection: tunnels.Connection, box):
-        self.connection = connection
-        self.box = box
-        self.channel = None
-        self.writable = asyncio.Event()
-        self.writable.set()
-        self.pump: asyncio.Task | None = None
-
-    def connection_made(self, chan) -> None:
-        self.channel = chan
-        self.pump = asyncio.create_task(self.to_client())
-
-    def data_received(self, data: bytes, datatype) -> None:
-        traffic(self.box)
-        self.connection.write(data)
-        if self.connection.unacked > tunnels.WINDOW:
-            self.channel.pause_reading()
-            asyncio.create_task(self._resume_when_drained())
-
-    async def _resume_when_drained(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            await self.connection.drain()
-        if self.channel is not None:
-            self.channel.resume_reading()
-
-    def eof_received(self) -> bool:
-        self.connection.close_input()
-        return True  # the answer may still come
-
-    def pause_writing(self) -> None:
-        self.writable.clear()
-
-    def resume_writing(self) -> None:
-        self.writable.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.connection.close()
-        if self.pump is not None:
-            self.pump.cancel()
-        self.channel = None
-
-    async def to_client(self) -> None:
-        with contextlib.suppress(tunnels.NothingListens, ConnectionError):
-            while data := await self.connection.read():
-                traffic(self.box)
-                await self.writable.wait()
-                if self.channel is None:
-                    return
-                self.channel.write(data)
-        if self.channel is not None:
-            self.channel.close()
-
-
-def traffic(box) -> None:
-    """Activity on the box, written at most every so often."""
-    if leases.activity_due(box):
-        asyncio.get_running_loop().run_in_executor(None, leases.touch, box)
-
-
-async def serve_session(process: asyncssh.SSHServerProcess) -> None:
-    gateway = process.get_extra_info("spoon_gateway")
-    try:
-        process.exit(await bridge(process, gateway))
-    except docker_engine.EngineError as exc:
-        process.stderr.write(f"spoon: your box could not be had: {exc}\r\n".encode())
-        process.exit(255)
-    except Exception:
-        logger.exception("ssh: a session of %s failed", gateway.key.user)
-        process.exit(255)
-
-
-async def start(process: asyncssh.SSHServerProcess, gateway: Gateway, argv, tty):
-    """The process in the box, and the box; once more on a box held anew if
-    the one held went away meanwhile (stopped while the connection idled)."""
-    env = {name: value for name, value in process.env.items() if PASSED_ENV.fullmatch(name)}
-    size = None
-    if tty:
-        env["TERM"] = process.term_type or "xterm-256color"
-        cols, rows = process.term_size[:2]
-        size = (cols or 80, rows or 24)
-    for attempt in (1, 2):
-        box = await gateway.box()
-        cwd = accounts.workspace_folder(box.home, gateway.workspace) if gateway.workspace else None
-        agent = None
-        try:
-            if process.channel.get_agent_path():  # the client asked to forward its agent
-                agent = await gateway.agent_in(box)
-                env["SSH_AUTH_SOCK"] = agent.path
-            inside = await processes.open_process(
-                box, argv, tty=tty, env=env, cwd=cwd, stdin=True, size=size
-            )
-            return inside, box, agent
-        except (docker_engine.EngineError, tunnels.Unavailable):
-            if agent is not None:
-                agent.close()
-            gateway.box_gone()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def wanted(process: asyncssh.SSHServerProcess) -> tuple[list[str], bool]:
-    """What to run in the box, and whether on a TTY."""
-    tty = process.term_type is not None
-    if process.subsystem == "sftp":
-        return SFTP_SERVER, False
-    if process.subsystem:
-        raise ValueError(f"no such subsystem: {process.subsystem}")
-    if process.command is not None:
-        return ["bash", "-c", process.command], tty
-    return ["bash", "-l"], tty
-
-
-async def bridge(process: asyncssh.SSHServerProcess, gateway: Gateway) -> int:
-    """Join the SSH channel to a process in the box until it ends; its exit status."""
-    try:
-        argv, tty = wanted(process)
-        inside, box, agent = await start(process, gateway, argv, tty)
-    except ValueError as exc:
-        process.stderr.write(f"spoon: {exc}\r\n".encode())
-        return 255
-
-    async def from_client() -> None:
-        while True:
-            try:
-                data = await process.stdin.read(READ_SIZE)
-            except asyncssh.TerminalSizeChanged as change:
-                await inside.resize(change.width, change.height)
-                continue
-            except (asyncssh.BreakReceived, asyncssh.SignalReceived):
-                await inside.end()
-                return
-            if not data:
-                if not tty:  # a command's input ended; a TTY's ends with the session
-                    inside.close_input()
-                return
-            traffic(box)
-            inside.write(data)
-            await inside.drain()
-
-    async def to_client() -> None:
-        while True:
-            stream, data = await inside.read_tagged()
-            if not data:
-                return
-            traffic(box)
-            (process.stderr if stream == processes.STDERR else process.stdout).write(data)
-            await process.stdout.drain()
-
-    reading = asyncio.create_task(from_client())
-    writing = asyncio.create_task(to_client())
-    closed = asyncio.create_task(process.wait_closed())
-    await asyncio.wait({writing, closed}, return_when=asyncio.FIRST_COMPLETED)
-    if not writing.done():  # the client went away first: nothing of it stays in the box
-        await inside.end()
-    for task in (reading, writing, closed):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    if agent is not None:
-        agent.close()
-    code = await inside.exit_code()
-    inside.close()
-    return 255 if code is None else code
 
 
 def host_keys() -> list[str]:
