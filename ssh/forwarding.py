@@ -26,6 +26,7 @@ class Forward(asyncssh.SSHTCPSession):
         self.writable = asyncio.Event()
         self.writable.set()
         self.pump: asyncio.Task | None = None
+        self.resuming: asyncio.Task | None = None
 
     def connection_made(self, chan) -> None:
         self.channel = chan
@@ -34,13 +35,14 @@ class Forward(asyncssh.SSHTCPSession):
     def data_received(self, data: bytes, datatype) -> None:
         leases.touch_soon(self.box)
         self.connection.write(data)
-        if self.connection.unacked > tunnels.WINDOW:
+        if self.connection.unacked > tunnels.WINDOW and not self.resuming:
             self.channel.pause_reading()
-            asyncio.create_task(self._resume_when_drained())
+            self.resuming = asyncio.create_task(self._resume_when_drained())
 
     async def _resume_when_drained(self) -> None:
         with contextlib.suppress(ConnectionError):
             await self.connection.drain()
+        self.resuming = None
         if self.channel is not None:
             self.channel.resume_reading()
 
