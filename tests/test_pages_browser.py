@@ -3,6 +3,7 @@ to what they are about, destructive actions ask first and name what goes,
 what a save did is said, and an agent's turn reads as a conversation."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -265,10 +266,18 @@ def test_a_disabled_button_looks_disabled(spoon_server, page, new_user_logged_in
     assert enabled == "1" and look == ["0.45", "not-allowed"], (enabled, look)
 
 
-def test_the_pages_fit_a_phone(spoon_server, page, new_user_logged_in):
+def test_the_pages_fit_a_phone(spoon_server, page, new_user_logged_in, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})
     new_user_logged_in(page, spoon_server, "/")
-    for path in ("/", "/workspaces/", "/settings/dotfiles/", "/settings/secrets/", "/terminal/"):
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+    page.goto(f"{spoon_server.url}/settings/ssh-keys/")
+    page.fill("#id_name", "a laptop with a long name")
+    page.fill("#id_public_key", key.with_suffix(".pub").read_text())
+    page.click("text=Add key")
+    page.wait_for_selector("table.ssh-keys")  # a key listed: the widest the page gets
+    for path in ("/", "/workspaces/", "/settings/dotfiles/", "/settings/secrets/", "/terminal/",
+                 "/settings/ssh-keys/"):  # fmt: skip
         page.goto(f"{spoon_server.url}{path}")
         page.wait_for_load_state("networkidle")
         wide = page.evaluate("document.documentElement.scrollWidth")
