@@ -35,9 +35,10 @@ class Gateway:
     """manage.py sshgateway on a loopback port, with a Spoon data directory
     of its own, and users with keys made by ssh-keygen."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, **environment):
         self.folder = folder
-        self.server = SpoonServer(folder)  # its database and data directory; no daphne
+        # its database and data directory; no daphne
+        self.server = SpoonServer(folder, **environment)
         self.port = free_port()
         self.log = open(folder / "gateway.log", "wb")
         self.process = subprocess.Popen(
@@ -481,3 +482,37 @@ def test_agent_forwarding_lets_the_box_sign_with_the_clients_key(gateway, alice,
     finally:
         agent.terminate()
         agent.wait()
+
+
+def test_session_traffic_is_activity_on_the_box(engine, tmp_path):
+    watched = Gateway(tmp_path, SPOON_ACTIVITY_WRITE_SECONDS="0")
+    try:
+        login, key = watched.user()
+        assert watched.ssh(login, key, "true").returncode == 0  # the box made
+        started = time.time()
+        session = subprocess.Popen(
+            watched.ssh_args(login, key) + ["sleep 1; echo typed; sleep 8"],
+            stdout=subprocess.PIPE,
+        )
+        assert session.stdout.readline() == b"typed\n"
+        time.sleep(0.5)
+        stamp = watched.shell(  # while the session, and its lease, are still there
+            f"from boxes.models import Box; "
+            f"print(Box.objects.get(username={login!r}).last_activity_at.timestamp())"
+        )
+        assert float(stamp.split()[-1]) > started + 0.5, "written as the output came"
+        assert session.wait(timeout=30) == 0
+    finally:
+        watched.stop()
+
+
+def test_host_keys_are_made_once_private_and_kept(settings, tmp_path):
+    from ssh import gateway as ssh_gateway
+
+    settings.DATA_DIR = tmp_path
+    made = ssh_gateway.host_keys()
+    first = [Path(path).read_bytes() for path in made]
+    assert ssh_gateway.host_keys() == made
+    assert [Path(path).read_bytes() for path in made] == first, "the same keys next time"
+    assert {oct(Path(path).stat().st_mode & 0o777) for path in made} == {"0o600"}
+    assert oct((tmp_path / "ssh").stat().st_mode & 0o777) == "0o700"
