@@ -39,11 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sandbox  # noqa: E402  (bench/ is not a package)
 
 REPO = sandbox.REPO
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+percentile = sandbox.percentile
 
 
 def curl_times(box: str, urls: list[str], what: str) -> list[float]:
@@ -240,12 +236,7 @@ def main(argv=None) -> int:
         ("6 new connections at once, max", f"{max(burst) * ms:.1f} ms",
          f"tunnel {max(tunnel_burst) * ms:.1f} ms, exec {max(exec_burst) * ms:.1f} ms", ""),
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    heads = ("figure", "preview", "baseline", "")
-    print(" | ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    sandbox.print_table(("figure", "preview", "baseline", ""), rows)
     return 0
 
 

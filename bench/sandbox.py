@@ -46,3 +46,17 @@ def finish(data_dir: str, instance: str) -> None:
 
     docker_engine.remove_labeled(f"spoon.instance={instance}")
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def percentile(values, share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def print_table(heads: tuple, rows: list[tuple]) -> None:
+    """Rows of cells under their heads, in columns as wide as their widest."""
+    widths = [max(len(row[i]) for row in [heads, *rows]) for i in range(len(heads))]
+    print(" | ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

@@ -39,12 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sandbox  # noqa: E402  (bench/ is not a package)
 
 REPO = sandbox.REPO
+percentile = sandbox.percentile
 COPIES = 3
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 # In the box: the TTY raw, and each byte sent back upper-cased, so what comes
@@ -187,12 +183,7 @@ def main(argv=None) -> int:
         ("keep-alive GET p99", f"{percentile(forwarded, 0.99) * ms:.2f} ms",
          f"{percentile(previewed, 0.99) * ms:.2f} ms", ""),
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    heads = ("figure", "through the gateway", "baseline", "")
-    print(" | ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    sandbox.print_table(("figure", "through the gateway", "baseline", ""), rows)
     return 0
 
 
