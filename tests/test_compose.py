@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import time
 import urllib.request
@@ -24,7 +25,7 @@ COMPOSE = ["docker-compose", "-f", str(REPO / "deploy/compose/compose.yaml")]
 def compose(engine):
     """The compose project, up; its port, its environment and its name."""
     name = f"spoonsmoke{secrets.token_hex(4)}"
-    port = free_port()
+    port, ssh_port = free_port(), free_port()
     env = {
         **os.environ,
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -33,6 +34,7 @@ def compose(engine):
         "POSTGRES_PASSWORD": secrets.token_hex(16),
         "SPOON_BOX_NETWORK": "none",
         "SPOON_PUBLISH": f"127.0.0.1:{port}",
+        "SPOON_SSH_PUBLISH": f"127.0.0.1:{ssh_port}",
         "ALLOWED_HOSTS": "localhost",
     }
     up = subprocess.run(
@@ -129,3 +131,14 @@ def test_compose_signs_in_through_nginx_and_opens_a_terminal(compose):
     assert b"compose-42" in screen
     boxes = docker_engine.list_containers({"spoon.instance": name})
     assert len(boxes) == 1 and boxes[0].running, "the box runs on the host's engine"
+
+    ssh_port = int(env["SPOON_SSH_PUBLISH"].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    while True:  # the SSH gateway answers on its published port
+        try:
+            with socket.create_connection(("127.0.0.1", ssh_port), timeout=10) as gateway:
+                assert gateway.recv(64).startswith(b"SSH-2.0-")
+                break
+        except (OSError, AssertionError):
+            assert time.monotonic() < deadline, "the SSH gateway never answered"
+            time.sleep(1)
