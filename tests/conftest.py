@@ -200,6 +200,13 @@ def wait_for_run():
         while time.monotonic() < deadline:
             run.refresh_from_db()
             if run.status in until:
+                if run.status in run.FINISHED:
+                    # Its thread still lets go of the box (the lease, the
+                    # activity): done before the test's database is emptied,
+                    # which on PostgreSQL would deadlock with those writes.
+                    for thread in threading.enumerate():
+                        if thread.name == f"run-{run.pk}":
+                            thread.join(timeout=30)
                 return run
             time.sleep(0.1)
         raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
