@@ -153,11 +153,13 @@ def main(argv=None) -> int:
         local = free_port()
         forward = subprocess.Popen([*ssh, "-N", "-L", f"127.0.0.1:{local}:localhost:8080", target])
         wait_for_port(local)
-        forwarded = keep_alive_gets(
+        forwarded = preview_bench.keep_alive_gets(
             http.client.HTTPConnection("127.0.0.1", local, timeout=60), {}, args.requests
         )
         preview = preview_bench.Preview(data_dir, user, box)
-        previewed = keep_alive_gets(preview.connection(), preview.headers, args.requests)
+        previewed = preview_bench.keep_alive_gets(
+            preview.connection(), preview.headers, args.requests
+        )
     finally:
         for process in (forward, gateway):
             if process:
@@ -185,19 +187,6 @@ def main(argv=None) -> int:
     ]  # fmt: skip
     sandbox.print_table(("figure", "through the gateway", "baseline", ""), rows)
     return 0
-
-
-def keep_alive_gets(connection: http.client.HTTPConnection, headers: dict, count: int) -> list:
-    for _ in range(20):  # warm: the box held, the tunnel open
-        connection.request("GET", "/headers", headers=headers)
-        assert connection.getresponse().read()
-    seconds = []
-    for _ in range(count):
-        started = time.perf_counter()
-        connection.request("GET", "/headers", headers=headers)
-        connection.getresponse().read()
-        seconds.append(time.perf_counter() - started)
-    return seconds
 
 
 if __name__ == "__main__":
