@@ -24,6 +24,8 @@ def keys_page(request):
             key = accounts.add_key(request.user, form["name"], form["public_key"])
         except ValidationError as exc:
             errors[getattr(exc, "field", "public_key")] = exc.messages[0]
+            if "PRIVATE KEY" in form["public_key"]:  # never sent back, not even to its owner
+                form["public_key"] = ""
         else:
             messages.success(request, f"Added {key.name} ({key.fingerprint}).")
             return redirect("ssh:keys")

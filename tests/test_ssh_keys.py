@@ -155,6 +155,11 @@ def test_the_keys_page_shows_how_to_connect_and_says_what_is_wrong(client, make_
     assert refused.status_code == 400
     assert "not a valid public key" in refused.content.decode()
     assert 'value="old"' in refused.content.decode(), "what was typed stays"
+    private = client.post(
+        "/settings/ssh-keys/", {"name": "oops", "public_key": made_keys["ed25519"]["private"]}
+    )
+    assert "That is a private key" in private.content.decode()
+    assert "PRIVATE KEY-----" not in private.content.decode(), "a private key is not echoed"
 
     added = client.post(
         "/settings/ssh-keys/", {"name": "laptop", "public_key": made_keys["ed25519"]["public"]},
