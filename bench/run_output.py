@@ -134,7 +134,9 @@ def after(workspace, argv, followers: int) -> int:
 
     async def everything():
         tickets = [
-            await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+            await sync_to_async(access.issue)(
+                workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
+            )
             for _ in range(followers)
         ]
         following = [asyncio.create_task(follow(t)) for t in tickets]

@@ -13,5 +13,5 @@ urlpatterns = [
     path("token", api.token, name="dotfiles-token"),
     path("apply", api.apply_now, name="dotfiles-apply"),
     path("runs/", api.run_list, name="dotfiles-runs"),
-    path("runs/<int:run_id>", api.run_detail, name="dotfiles-run"),
+    path("runs/<id:run_id>", api.run_detail, name="dotfiles-run"),
 ]

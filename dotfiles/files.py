@@ -2,6 +2,7 @@
 files-only apply when the box runs."""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -24,27 +25,54 @@ def total_bytes(user, excluding: str | None = None) -> int:
     return files.aggregate(total=Sum("size"))["total"] or 0
 
 
+class TooMany(ValidationError):
+    status = 413
+    field = "path"
+
+
 def save_file(user, path: str, content: bytes, executable: bool) -> OverlayFile:
     path = validation.overlay_path(path)
     limit = settings.SPOON_DOTFILE_MAX_BYTES
     if len(content) > limit:
         raise TooLarge(f"{path} is {len(content)} bytes; a file may have at most {limit}.")
-    total_limit = settings.SPOON_DOTFILES_MAX_TOTAL_BYTES
-    if total_bytes(user, excluding=path) + len(content) > total_limit:
-        raise TooLarge(f"{path} does not fit: your files may take {total_limit} bytes in all.")
-    _refuse_clashes(user, path)
-    file = OverlayFile.objects.filter(user=user, path=path).first() or OverlayFile(
-        user=user, path=path
-    )
-    file.content, file.executable = content, executable
-    file.save()
+    with transaction.atomic():
+        _one_saver_at_a_time(user)
+        total_limit = settings.SPOON_DOTFILES_MAX_TOTAL_BYTES
+        if total_bytes(user, excluding=path) + len(content) > total_limit:
+            raise TooLarge(f"{path} does not fit: your files may take {total_limit} bytes in all.")
+        _refuse_clashes(user, path)
+        file = OverlayFile.objects.filter(user=user, path=path).first()
+        if file is None:
+            most = settings.SPOON_DOTFILES_MAX_FILES
+            if OverlayFile.objects.filter(user=user).count() >= most:
+                raise TooMany(f"You have {most} files already, as many as you may keep.")
+            file = OverlayFile(user=user, path=path)
+        file.content, file.executable = content, executable
+        file.save()
     return file
+
+
+def _one_saver_at_a_time(user) -> None:
+    """Lock the user's row till the transaction ends, so the limits checked
+    next still hold when the save lands: without it, 40 saves at once each saw
+    room for themselves (PostgreSQL locks the row; SQLite, whose transactions
+    here begin IMMEDIATE, locks the whole database anyway)."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+
+
+def inside(user, folder: str):
+    """The user's files under folder, matched exactly: the database's
+    startswith ignores case on SQLite (LIKE), and `MANY` is not `many`."""
+    prefix = folder + "/"
+    found = OverlayFile.objects.filter(user=user, path__startswith=prefix)
+    exact = [pk for pk, path in found.values_list("pk", "path") if path.startswith(prefix)]
+    return OverlayFile.objects.filter(pk__in=exact)
 
 
 def _refuse_clashes(user, path: str, ignoring=()) -> None:
     """A file cannot stand where a folder of files is, nor inside a file."""
     others = OverlayFile.objects.filter(user=user).exclude(pk__in=ignoring)
-    if others.filter(path__startswith=path + "/").exists():
+    if inside(user, path).exclude(pk__in=ignoring).exists():
         raise ValidationError(f"{path} is a folder of your files already.")
     parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
     if others.filter(path__in=parents).exists():
@@ -56,7 +84,7 @@ def delete_path(user, path: str) -> int:
     path = validation.overlay_path(path)
     deleted, _ = OverlayFile.objects.filter(user=user, path=path).delete()
     if not deleted:
-        deleted, _ = OverlayFile.objects.filter(user=user, path__startswith=path + "/").delete()
+        deleted, _ = inside(user, path).delete()
     return deleted
 
 
@@ -65,9 +93,7 @@ def rename_path(user, old: str, new: str) -> int:
     old, new = validation.overlay_path(old), validation.overlay_path(new)
     if old == new:
         return 0
-    moving = list(OverlayFile.objects.filter(user=user, path=old)) or list(
-        OverlayFile.objects.filter(user=user, path__startswith=old + "/")
-    )
+    moving = list(OverlayFile.objects.filter(user=user, path=old)) or list(inside(user, old))
     if not moving:
         raise ValidationError(f"You have no file or folder {old}.")
     targets = {f.path: new + f.path[len(old) :] for f in moving}

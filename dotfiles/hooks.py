@@ -5,7 +5,6 @@ from django.dispatch import receiver
 
 from boxes import processes
 from boxes.signals import box_started
-from dotfiles import encryption
 from dotfiles.models import DotfilesRun, Secret
 
 
@@ -23,12 +22,7 @@ def apply_on_start(sender, box, **kwargs):
 def secrets_environment(box) -> dict[str, str]:
     """The user's secrets, as environment variables of every command, and
     their names (the terminal brings tmux's environment up to date with them)."""
-    values = {}
-    for secret in Secret.objects.filter(user_id=box.user_id):
-        try:
-            values[secret.name] = secret.value
-        except encryption.DecryptionError:
-            continue  # an unreadable secret is left out, never passed on garbled
+    values = Secret.values_of(box.user_id)
     return {**values, "SPOON_SECRET_NAMES": " ".join(sorted(values))}
 
 

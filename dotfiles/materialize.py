@@ -29,6 +29,7 @@ from boxes.models import Box, Lease
 from boxes.use import using_box
 from dotfiles import encryption
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile
+from dotfiles.redaction import Redactor
 from spoon import metrics
 
 logger = logging.getLogger(__name__)
@@ -130,10 +131,12 @@ class RunLog:
             settings.SPOON_DOTFILES_LOG_LIMIT, empty="", keep_last=True
         )
         self.kept.add(start)
+        self.redactor = Redactor.for_user(run.user_id)
 
     @property
     def text(self) -> str:
-        return self.kept.value
+        """What is kept, with the user's secrets masked (dotfiles.redaction)."""
+        return self.redactor.redact(self.kept.value)
 
     def add(self, text: str) -> None:
         self.kept.add(text)
@@ -159,7 +162,19 @@ def _new_run(user, trigger: str) -> DotfilesRun:
     run = DotfilesRun(user=user, trigger=trigger)
     carriers.new_claim(run)
     run.save()
+    prune_history(user)
     return run
+
+
+def prune_history(user) -> None:
+    """Finished applies past the newest SPOON_DOTFILES_RUNS_KEPT go, logs and all."""
+    kept = settings.SPOON_DOTFILES_RUNS_KEPT
+    finished = DotfilesRun.objects.filter(user=user).exclude(status=DotfilesRun.Status.RUNNING)
+    old = list(finished.order_by("-started_at", "-pk").values_list("pk", flat=True)[kept:])
+    if old:
+        DotfilesRun.objects.filter(pk__in=old).delete()
+        logger.info("deleted %s's %d oldest dotfiles runs (SPOON_DOTFILES_RUNS_KEPT=%d)",
+                    user, len(old), kept)  # fmt: skip
 
 
 def _carry_out(

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class SpoonConfig(AppConfig):
     name = "spoon"
     verbose_name = "Spoon"
+
+    def ready(self):
+        from spoon import converters
+
+        converters.register()

@@ -19,7 +19,12 @@ def error(message: str, field: str | None = None, status: int = 400) -> JsonResp
 
 
 def body(request) -> dict:
-    data = json.loads(request.body or b"{}")
+    """The request's JSON object. JSON over HTTP is UTF-8 (RFC 8259); anything
+    else, or nesting too deep to read, is a body that is not JSON."""
+    try:
+        data = json.loads((request.body or b"{}").decode())
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise json.JSONDecodeError("not JSON", "", 0) from exc
     if not isinstance(data, dict):
         raise json.JSONDecodeError("not an object", "", 0)
     return data

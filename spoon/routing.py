@@ -10,9 +10,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from previews.proxy import PreviewHosts  # noqa: E402
+from spoon.websockets import NoSuchSocket, SameOriginOnly  # noqa: E402
 from terminal.routing import websocket_urlpatterns as terminal_routes  # noqa: E402
 from workspaces.routing import websocket_urlpatterns as run_routes  # noqa: E402
 
@@ -22,10 +23,10 @@ application = PreviewHosts(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            # A foreign Origin never connects: the session cookie alone would not
-            # stop cross-site WebSocket hijacking.
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(terminal_routes + run_routes))
+            "websocket": SameOriginOnly(
+                AuthMiddlewareStack(
+                    URLRouter([*terminal_routes, *run_routes, re_path("", NoSuchSocket.as_asgi())])
+                )
             ),
         }
     )

@@ -9,6 +9,7 @@ without an explicit SECRET_KEY.
 import base64
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "spoon",
     "boxes",
     "dotfiles.apps.DotfilesConfig",
@@ -88,6 +90,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "spoon.headers.SecurityHeaders",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,7 +98,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
+
+# Failed logins (the site's and the admin's) are counted in the database by
+# django-axes, so every process counts together. SPOON_LOGIN_FAILURE_LIMIT
+# failures for one account, or from one address, refuse further tries from
+# either with a 429 for SPOON_LOGIN_LOCKOUT_MINUTES; a success resets them.
+# Behind a proxy, daphne --proxy-headers gives the client's own address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("SPOON_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SPOON_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "spoon.views.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what it is for; no row per login
 
 ROOT_URLCONF = "spoon.urls"
 ASGI_APPLICATION = "spoon.asgi.application"
@@ -271,6 +291,8 @@ SPOON_BOX_START_TIMEOUT = env.int("SPOON_BOX_START_TIMEOUT", default=30)
 SPOON_LEASE_SECONDS = env.int("SPOON_LEASE_SECONDS", default=90)
 SPOON_ACTIVITY_WRITE_SECONDS = env.int("SPOON_ACTIVITY_WRITE_SECONDS", default=30)
 SPOON_EXEC_OUTPUT_LIMIT = env.int("SPOON_EXEC_OUTPUT_LIMIT", default=4 * 1024 * 1024)
+SPOON_TICKETS_PER_MINUTE = env.int("SPOON_TICKETS_PER_MINUTE", default=60)  # per user
+SPOON_RUNS_KEPT = env.int("SPOON_RUNS_KEPT", default=500)  # finished runs per user
 # Every run ends inside the box at this wall-clock limit (an agent may set its
 # own), and an agent turn also after this long without output.
 SPOON_RUN_TIMEOUT = env.int("SPOON_RUN_TIMEOUT", default=3600)
@@ -315,6 +337,8 @@ SPOON_ENCRYPTION_KEYS = _encryption_keys(_keys_text)
 
 SPOON_DOTFILE_MAX_BYTES = env.int("SPOON_DOTFILE_MAX_BYTES", default=1024 * 1024)
 SPOON_DOTFILES_MAX_TOTAL_BYTES = env.int("SPOON_DOTFILES_MAX_TOTAL_BYTES", default=20 * 1024 * 1024)
+SPOON_DOTFILES_MAX_FILES = env.int("SPOON_DOTFILES_MAX_FILES", default=1000)
+SPOON_DOTFILES_RUNS_KEPT = env.int("SPOON_DOTFILES_RUNS_KEPT", default=50)
 SPOON_DOTFILES_TIMEOUT = env.int("SPOON_DOTFILES_TIMEOUT", default=300)
 SPOON_DOTFILES_URL_SCHEMES = env.list("SPOON_DOTFILES_URL_SCHEMES", default=["https", "ssh"])
 SPOON_DOTFILES_LOG_LIMIT = env.int("SPOON_DOTFILES_LOG_LIMIT", default=64 * 1024)
@@ -329,5 +353,7 @@ LOGGING = {
     "loggers": {
         # Access lines name full URLs, and later URLs carry short-lived tickets.
         "django.channels.server": {"level": "WARNING"},
+        # Its failures and lockouts are warnings; the rest would be a line per start.
+        "axes": {"level": "WARNING"},
     },
 }

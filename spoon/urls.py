@@ -25,7 +25,7 @@ urlpatterns = [
     # WebSockets, served by terminal.routing and workspaces.routing; named
     # here so that ticket endpoints build their URLs alike (access.offer).
     path("ws/terminal/", views.not_http, name="terminal-socket"),
-    path("ws/runs/<int:run_id>/", views.not_http, name="run-socket"),
+    path("ws/runs/<id:run_id>/", views.not_http, name="run-socket"),
 ]
 
 handler404 = "spoon.views.not_found"

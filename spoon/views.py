@@ -20,11 +20,16 @@ from workspaces.models import Run, Workspace
 @require_GET
 @never_cache
 def healthz(request):
+    """ok or not, for anyone (a load balancer); what is wrong, for staff and
+    whoever has SPOON_METRICS_TOKEN only: versions and error texts tell an
+    attacker what to try."""
     docker = health.engine_status()
     database = spoon_health.database_status()
     channel_layer = spoon_health.channel_layer_status()
     ok = health.is_ok(docker) and database["ok"] and channel_layer["ok"]
-    answer = {"ok": ok, "docker": docker, "database": database, "channel_layer": channel_layer}
+    answer = {"ok": ok}
+    if request.user.is_staff or _has_metrics_token(request):
+        answer |= {"docker": docker, "database": database, "channel_layer": channel_layer}
     return JsonResponse(answer, status=200 if ok else 503)
 
 
@@ -32,12 +37,10 @@ def healthz(request):
 @never_cache
 def metrics(request):
     """Prometheus' page, for whoever has SPOON_METRICS_TOKEN; none without one."""
-    token = settings.SPOON_METRICS_TOKEN
-    if not token:
+    if not settings.SPOON_METRICS_TOKEN:
         return HttpResponse("No metrics: SPOON_METRICS_TOKEN is not set.\n", status=404,
                             content_type="text/plain")  # fmt: skip
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if not _has_metrics_token(request):
         answer = HttpResponse(
             "Send Authorization: Bearer <SPOON_METRICS_TOKEN>.\n",
             status=401,
@@ -47,6 +50,12 @@ def metrics(request):
         return answer
     body, content_type = spoon_metrics.exposition(request.headers.get("Accept", ""))
     return HttpResponse(body, content_type=content_type)
+
+
+def _has_metrics_token(request) -> bool:
+    token = settings.SPOON_METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 @login_required
@@ -72,6 +81,15 @@ class LogoutView(auth_views.LogoutView):
 
     def get(self, request, *args, **kwargs):
         return render(request, "registration/logout_confirm.html")
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """What a login refused by django-axes answers (AXES_LOCKOUT_CALLABLE)."""
+    context = {
+        "limit": settings.AXES_FAILURE_LIMIT,
+        "minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
+    }
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 def not_http(request, **route):

@@ -4,5 +4,5 @@ from ssh import api
 
 urlpatterns = [
     path("", api.key_list, name="ssh-keys"),
-    path("<int:key_id>", api.key_detail, name="ssh-key"),
+    path("<id:key_id>", api.key_detail, name="ssh-key"),
 ]

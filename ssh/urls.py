@@ -5,5 +5,5 @@ from ssh import views
 app_name = "ssh"
 urlpatterns = [
     path("ssh-keys/", views.keys_page, name="keys"),
-    path("ssh-keys/<int:key_id>/delete", views.delete_key, name="key-delete"),
+    path("ssh-keys/<id:key_id>/delete", views.delete_key, name="key-delete"),
 ]

@@ -7,7 +7,6 @@ so a flood cannot outrun the tab and Ctrl-C still acts at once.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -15,7 +14,6 @@ import urllib.parse
 import uuid
 from datetime import timedelta
 
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -24,6 +22,7 @@ from boxes import audit, docker_engine, leases, lifecycle
 from boxes.models import Lease
 from boxes.use import using_box_async
 from dotfiles.models import DotfilesRun
+from spoon.websockets import EndsCleanly
 from terminal.pty import attach
 from workspaces import access
 
@@ -59,8 +58,8 @@ def session_and_cwd(box, workspace) -> tuple[str, str]:
     return f"ws-{workspace.pk}", workspace.folder(box)
 
 
-class TerminalConsumer(AsyncWebsocketConsumer):
-    async def __call__(self, scope, receive, send):
+class TerminalConsumer(EndsCleanly, AsyncWebsocketConsumer):
+    async def converse(self, scope, receive, send):
         """Channels' dispatch loop, made lean for keystrokes: one receive at a
         time (not a task plus an asyncio.wait per message), no channel layer
         (a terminal joins no groups), and no database-connection cleanup (a
@@ -69,13 +68,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        with contextlib.suppress(StopConsumer):
-            while True:
-                message = await receive()
-                if message["type"] == "websocket.receive":
-                    await self.websocket_receive(message)
-                else:
-                    await self.dispatch(message)
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                await self.websocket_receive(message)
+            else:
+                await self.dispatch(message)
 
     async def connect(self):
         self.terminal = None
@@ -245,7 +243,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         try:
             message = json.loads(text_data)
             kind = message["type"]
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, RecursionError):
             logger.warning("terminal: ignored a malformed control frame")
             return
         if kind == "resize":
@@ -308,6 +306,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(message))
 
     async def disconnect(self, code):
+        # Also called after an error (spoon.websockets.EndsCleanly), maybe twice.
         tasks = getattr(self, "tasks", [])
         for task in tasks:
             task.cancel()

@@ -107,8 +107,11 @@ def start_box(engine):
 @pytest.fixture(scope="session")
 def spoon_server(engine, tmp_path_factory):
     # file:// too: boxes have no network, so tests make dotfiles repositories in them.
+    # Some tests open many sockets in a minute as one user (test_socket_faults).
     server = SpoonServer(
-        tmp_path_factory.mktemp("spoon-server"), SPOON_DOTFILES_URL_SCHEMES="https,ssh,http,file"
+        tmp_path_factory.mktemp("spoon-server"),
+        SPOON_DOTFILES_URL_SCHEMES="https,ssh,http,file",
+        SPOON_TICKETS_PER_MINUTE="1000",
     )
     server.create_user("ada", "correct-horse-battery", staff=True)
     server.create_user("bob", "another-long-password")
@@ -132,10 +135,15 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page in a fresh context; anything Spoon's Content-Security-Policy
+    refused while the test ran fails it (the pages must work under it)."""
     context = browser.new_context()
     page = context.new_page()
+    refused = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
     yield page
     context.close()
+    assert not refused, f"refused by the Content-Security-Policy: {refused}"
 
 
 @pytest.fixture
@@ -261,3 +269,14 @@ def redis_url(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A passing run of the whole suite (no files or -k named) writes
+    docs/reliability.md from what the tests recorded."""
+    from tests import reliability
+
+    whole = not session.config.args or session.config.args == ["tests"]
+    keyword = session.config.getoption("keyword") or session.config.getoption("markexpr")
+    if exitstatus == 0 and whole and not keyword and reliability.anything():
+        reliability.write()

@@ -8,6 +8,10 @@ import urllib.request
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.http import HttpRequest
+from django.test import Client
+
+from tests import reliability
 
 
 @pytest.fixture
@@ -48,7 +52,7 @@ def test_login_and_logout(client, ada, engine):
 @pytest.mark.django_db
 def test_staff_see_admin_link_and_reach_admin(client, engine):
     get_user_model().objects.create_superuser("root-user", password="correct-horse-battery")
-    client.login(username="root-user", password="correct-horse-battery")
+    client.login(request=HttpRequest(), username="root-user", password="correct-horse-battery")
     assert b'href="/admin/"' in client.get("/").content
     assert client.get("/admin/").status_code == 200
 
@@ -58,7 +62,7 @@ def test_first_user_is_made_once_and_its_password_shown_once(client):
     out = io.StringIO()
     call_command("firstuser", stdout=out)
     username, password = re.search(r"First user: (\S+)  password: (\S+)", out.getvalue()).groups()
-    assert client.login(username=username, password=password)
+    assert client.login(request=HttpRequest(), username=username, password=password)
     assert get_user_model().objects.get(username=username).is_superuser
 
     again = io.StringIO()
@@ -132,3 +136,31 @@ def test_production_serves_hashed_static_files(engine, tmp_path):
             assert "max-age=315360000" in response.headers["Cache-Control"]
     finally:
         server.stop()
+
+
+@pytest.mark.django_db
+def test_repeated_failed_logins_are_refused_for_a_while(settings):
+    """By account (from any address) and by address (for any account); the
+    admin's login too; a right password meanwhile is refused as well."""
+    get_user_model().objects.create_user("target", password="correct-horse-battery")
+    client = Client()
+
+    def log_in(username, password, address="10.0.0.1", path="/login/"):
+        form = {"username": username, "password": password}
+        return client.post(path, form, REMOTE_ADDR=address)
+
+    answers = [log_in("target", f"wrong-{n}", f"10.0.1.{n}").status_code for n in range(10)]
+    assert answers == [200] * 9 + [429], "the form again with its error, then the lockout"
+    refused = log_in("target", "correct-horse-battery", "10.0.2.1")
+    assert refused.status_code == 429
+    assert b"Too many failed logins" in refused.content and b"15 minutes" in refused.content
+    assert log_in("someone-else", "wrong", "10.0.2.1").status_code == 200, "others log in"
+
+    for n in range(10):
+        log_in(f"nobody-{n}", "wrong", "10.0.3.3", "/admin/login/")  # the admin's login
+    assert log_in("target-2", "whatever", "10.0.3.3").status_code == 429, "the address"
+    assert log_in("target-2", "whatever", "10.0.3.4").status_code == 200
+    reliability.limit(
+        "failed logins", "`SPOON_LOGIN_FAILURE_LIMIT` (10) per account or address",
+        "429 and a sentence for `SPOON_LOGIN_LOCKOUT_MINUTES` (15)",
+    )  # fmt: skip

@@ -18,6 +18,7 @@ import pytest
 from boxes import docker_engine
 from tests.support import REPO, free_port, type_in_terminal
 
+METRICS_TOKEN = "compose-test-metrics-token"
 COMPOSE = ["docker-compose", "-f", str(REPO / "deploy/compose/compose.yaml")]
 
 
@@ -35,6 +36,7 @@ def compose(engine):
         "SPOON_BOX_NETWORK": "none",
         "SPOON_PUBLISH": f"127.0.0.1:{port}",
         "SPOON_SSH_PUBLISH": f"127.0.0.1:{ssh_port}",
+        "SPOON_METRICS_TOKEN": METRICS_TOKEN,
         "ALLOWED_HOSTS": "localhost",
     }
     up = subprocess.run(
@@ -90,7 +92,7 @@ def test_compose_signs_in_through_nginx_and_opens_a_terminal(compose):
     deadline = time.monotonic() + 240
     while True:
         try:
-            status, _, body = get(port, "/healthz")
+            status, _, body = get(port, "/healthz", {"Authorization": f"Bearer {METRICS_TOKEN}"})
         except OSError:
             status, body = None, b""
         if status == 200:

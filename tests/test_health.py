@@ -11,6 +11,28 @@ MISSING_SOCKET = "unix:///nonexistent/docker.sock"
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def client(client, make_user):
+    """Staff: they see what is wrong, not only whether something is."""
+    client.force_login(make_user(is_staff=True))
+    return client
+
+
+def test_anyone_else_learns_only_whether_it_is_ok(engine, make_user, settings):
+    from django.test import Client
+
+    assert Client().get("/healthz").json() == {"ok": True}
+    user = Client()
+    user.force_login(make_user())
+    assert user.get("/healthz").json() == {"ok": True}
+    settings.SPOON_METRICS_TOKEN = "a-token-for-prometheus"
+    with_token = Client(headers={"Authorization": "Bearer a-token-for-prometheus"})
+    assert with_token.get("/healthz").json()["docker"]["reachable"] is True
+    with override_settings(SPOON_JOB_IMAGE="spoon-test-missing:none"):
+        down = Client().get("/healthz")
+    assert down.status_code == 503 and down.json() == {"ok": False}
+
+
 def test_healthz_ok(client, engine, settings):
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -65,8 +87,11 @@ def test_healthz_503_when_job_image_missing(client, engine):
     assert "manage.py buildimages" in body["docker"]["error"]
 
 
-def test_healthz_needs_no_login_and_only_answers_get(client, engine):
-    assert client.post("/healthz").status_code == 405
+def test_healthz_needs_no_login_and_only_answers_get(engine):
+    from django.test import Client
+
+    assert Client().get("/healthz").status_code == 200
+    assert Client().post("/healthz").status_code == 405
 
 
 def test_checkdocker_exit_codes(engine):

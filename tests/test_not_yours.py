@@ -159,7 +159,9 @@ async def test_anothers_run_stream_closes_as_a_missing_one(alices_things, make_u
     bob, workspace, cookie = await sync_to_async(bob_with_a_workspace)()
     codes = []
     for run_id in (alices_things["workspaces run_id"], MISSING):
-        ticket = await sync_to_async(access.issue)(bob, workspace=workspace)
+        ticket = await sync_to_async(access.issue)(
+            bob, workspace=workspace, opens=access.run_socket(run_id)
+        )
         socket = WebsocketCommunicator(
             application,
             f"/ws/runs/{run_id}/?ticket={ticket}",

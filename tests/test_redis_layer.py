@@ -20,7 +20,9 @@ async def test_a_run_stream_stays_open_for_over_a_minute_on_redis(
     assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
     script = "echo start; sleep 65; echo end"
     run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", script])
-    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(
+        workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
+    )
     cookie = await sync_to_async(session_cookie)(workspace.user)
     socket, connected = await connect(run.pk, cookie, ticket)
     assert connected

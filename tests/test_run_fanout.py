@@ -50,7 +50,7 @@ def test_a_follower_on_another_process_sees_the_run_live(
     settings.CHANNEL_LAYERS = redis_channel_layers(redis_url)  # this process carries it out
     script = "echo one; sleep 1; echo two; sleep 1; echo three"
     run = Run.objects.create(workspace=workspace, argv=["sh", "-c", script], token="fanout-1")
-    ticket = access.issue(workspace.user, workspace=workspace)
+    ticket = access.issue(workspace.user, workspace=workspace, opens=access.run_socket(run.pk))
     cookie = session_cookie(workspace.user)
 
     async def follow():

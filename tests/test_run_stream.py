@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from spoon.routing import application
+from tests.terminal_client import TerminalClient
 from workspaces import access, folders, runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,7 +40,9 @@ async def test_output_arrives_live_then_the_status(workspace, session_cookie):
     run = await sync_to_async(runs.start_run)(
         workspace, ["sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three; exit 3"]
     )
-    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(
+        workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
+    )
     socket, connected = await connect(
         run.pk, await sync_to_async(session_cookie)(workspace.user), ticket
     )
@@ -59,7 +62,9 @@ async def test_output_arrives_live_then_the_status(workspace, session_cookie):
 
 async def test_the_status_comes_as_it_changes(workspace, session_cookie):
     run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", "sleep 1; echo done"])
-    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(
+        workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
+    )
     socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(workspace.user), ticket)
     got, code = await messages_until_closed(socket)
     statuses = [m["status"] for m in got if m["type"] == "status"]
@@ -74,7 +79,9 @@ async def test_a_finished_run_sends_what_it_stored(workspace, session_cookie):
         if run.finished:
             break
         await asyncio.sleep(0.1)
-    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(
+        workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
+    )
     socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(workspace.user), ticket)
     got, code = await messages_until_closed(socket)
     assert got[0] == {"type": "output", "text": "done-already\n"}
@@ -90,16 +97,44 @@ async def test_ticket_rules(workspace, make_user, session_cookie):
 
     other = await sync_to_async(make_user)()
     elsewhere = await sync_to_async(folders.create_workspace)(other, "theirs", "main")
-    other_ticket = await sync_to_async(access.issue)(other, workspace=elsewhere)
+    other_ticket = await sync_to_async(access.issue)(
+        other, workspace=elsewhere, opens=access.run_socket(run.pk)
+    )
     socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(other), other_ticket)
     assert (await messages_until_closed(socket))[1] == 4403, "a ticket for another workspace"
 
     socket, _ = await connect(run.pk, owner_cookie, other_ticket)
     assert (await messages_until_closed(socket))[1] == 4403, "another user's ticket"
 
-    ticket = await sync_to_async(access.issue)(workspace.user, workspace=workspace)
+    ticket = await sync_to_async(access.issue)(
+        workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
+    )
     _, connected = await connect(run.pk, owner_cookie, ticket, origin="http://evil.example")
     assert not connected
+    _, connected = await connect(run.pk, owner_cookie, ticket, origin="http://localhost:8081")
+    assert not connected, "the same host on another port is another origin"
+
+
+async def test_a_ticket_opens_only_the_socket_it_was_issued_for(workspace, session_cookie):
+    run = await sync_to_async(runs.start_run)(workspace, ["true"])
+    other_run = await sync_to_async(runs.start_run)(workspace, ["true"], explore=True)
+    cookie = await sync_to_async(session_cookie)(workspace.user)
+    issue = sync_to_async(access.issue)
+
+    terminal_ticket = await issue(workspace.user, workspace=workspace)
+    socket, _ = await connect(run.pk, cookie, terminal_ticket)
+    assert (await messages_until_closed(socket))[1] == 4403, "a terminal's ticket"
+
+    other_runs_ticket = await issue(
+        workspace.user, workspace=workspace, opens=access.run_socket(other_run.pk)
+    )
+    socket, _ = await connect(run.pk, cookie, other_runs_ticket)
+    assert (await messages_until_closed(socket))[1] == 4403, "another run's ticket"
+
+    run_ticket = await issue(workspace.user, workspace=workspace, opens=access.run_socket(run.pk))
+    client = TerminalClient(cookie, run_ticket)
+    assert await client.open()
+    assert await client.wait_closed() == 4403, "a run's ticket on the terminal"
 
 
 def test_the_ticket_endpoint(workspace, make_user):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from boxes import commands, lifecycle
 from boxes.models import Box, Lease
+from tests import reliability
 from tests.terminal_client import TerminalClient
 from workspaces import access, folders
 from workspaces.models import Workspace
@@ -318,6 +319,25 @@ def test_ticket_endpoint(client, make_user, settings):
     assert Client().post("/terminal/tickets/").status_code in (401, 403)
 
 
+def test_tickets_are_limited_per_user_and_minute(client, make_user, settings):
+    settings.SPOON_TICKETS_PER_MINUTE = 5
+    user, other = make_user(), make_user()
+    client.force_login(user)
+    answers = [client.post("/terminal/tickets/").status_code for _ in range(6)]
+    assert answers == [200] * 5 + [429]
+    refused = client.post("/terminal/tickets/").json()
+    assert (
+        refused["error"]
+        == "You asked for 5 tickets within a minute, as many as one may: wait a moment."
+    )
+    client.force_login(other)
+    assert client.post("/terminal/tickets/").status_code == 200, "each user counts alone"
+    reliability.limit(
+        "WebSocket tickets", "`SPOON_TICKETS_PER_MINUTE` (60) per user",
+        "429 and a sentence",
+    )  # fmt: skip
+
+
 async def test_secrets_are_in_the_terminals_environment(alice):
     from dotfiles.models import Secret
 
@@ -349,11 +369,21 @@ async def test_secrets_changed_later_reach_new_tmux_windows(alice):
         secret.save()
 
     await sync_to_async(add_secret)()
+    # Every tmux command the attach runs, with its arguments, as the host's
+    # process list shows them: ~/.local/bin comes first on the PATH.
+    shim = 'printf "%s\\n" "$*" >> /tmp/tmux-argv; exec /usr/bin/tmux "$@"'
+    await sync_to_async(in_box)(
+        alice,
+        f"mkdir -p ~/.local/bin && echo '{shim}' > ~/.local/bin/tmux && chmod +x ~/.local/bin/tmux",
+    )
     client = await opened(alice)  # the tmux server from before keeps running
     await prompt(client)
     await client.type("tmux new-window; sleep 0.5; tmux send-keys 'echo got-$LATE_TOKEN' Enter\r")
     await client.read_until(b"got-late-value-3")
     await client.close()
+    commands = await sync_to_async(in_box)(alice, "cat /tmp/tmux-argv")
+    assert "source-file -" in commands and "attach-session" in commands
+    assert "late-value-3" not in commands, "a secret's value on a command line"
 
 
 async def test_each_tab_keeps_its_own_size_and_a_reload_finds_its_shell(alice):

@@ -4,8 +4,9 @@ terminal, a run's live output) admit their clients with admit(), and their
 ticket endpoints answer with offer().
 
 A ticket is signed (Django's signing, with the SECRET_KEY), expires after
-TICKET_SECONDS, names the user who asked, whose box it opens and which
-workspace, and is spent by its first use. The session cookie must match too:
+TICKET_SECONDS, names the user who asked, whose box it opens, which
+workspace and which socket (the terminal, or one run's output: a ticket
+opens no other), and is spent by its first use. The session cookie must match too:
 a ticket alone opens nothing, nor does a cookie alone.
 """
 
@@ -16,19 +17,27 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.urls import reverse
 from django.utils import timezone
 
-from workspaces.models import SpentTicket, Workspace
+from workspaces.models import IssuedTicket, SpentTicket, Workspace
 
 logger = logging.getLogger(__name__)
 
 TICKET_SECONDS = 60
 SALT = "spoon.terminal.ticket"  # its name from before tickets served run streams too
 OPEN_OTHERS_PERMISSION = "boxes.open_user_terminal"
+TERMINAL = "terminal"
+
+
+def run_socket(run_id: int) -> str:
+    """What a ticket for run_id's live output opens."""
+    return f"run {run_id}"
 
 
 class TicketRefused(Exception):
@@ -37,6 +46,10 @@ class TicketRefused(Exception):
     def __init__(self, code: int, reason: str):
         super().__init__(reason)
         self.code = code
+
+
+class TooManyTickets(ValidationError):
+    status = 429  # the JSON API answers it as such
 
 
 @dataclass(frozen=True)
@@ -57,22 +70,43 @@ def may_open(user, owner) -> bool:
     return user.pk == owner.pk or (user.is_staff and user.has_perm(OPEN_OTHERS_PERMISSION))
 
 
-def issue(user, owner=None, workspace: Workspace | None = None, typing: bool = False) -> str:
-    """A ticket for user to open owner's terminal (their own by default).
-    Staff opening another user's terminal only watch it unless `typing`."""
+def issue(
+    user, owner=None, workspace: Workspace | None = None, typing=False, opens=TERMINAL
+) -> str:
+    """A ticket for user to open owner's terminal (their own by default), or
+    what `opens` names. Staff opening another user's terminal only watch it
+    unless `typing`."""
     owner = owner or user
     if not may_open(user, owner):
         raise TicketRefused(4403, "not allowed to open this user's terminal")
     if workspace is not None and workspace.user_id != owner.pk:
         raise TicketRefused(4403, "that workspace belongs to someone else")
+    _count_one_more(user)
     payload = {
         "u": user.pk,
         "o": owner.pk,
         "w": workspace.pk if workspace else None,
         "n": secrets.token_hex(16),
         "t": owner.pk == user.pk or bool(typing),
+        "s": opens,
     }
     return signing.dumps(payload, salt=SALT, compress=False)
+
+
+def _count_one_more(user) -> None:
+    """At most SPOON_TICKETS_PER_MINUTE tickets a minute for each user: a
+    page asks for one per socket it opens, a script in a loop for many more."""
+    now = timezone.now()
+    most = settings.SPOON_TICKETS_PER_MINUTE
+    if (
+        IssuedTicket.objects.filter(user=user, issued_at__gt=now - timedelta(minutes=1)).count()
+        >= most
+    ):
+        raise TooManyTickets(
+            f"You asked for {most} tickets within a minute, as many as one may: wait a moment."
+        )
+    IssuedTicket.objects.create(user=user)
+    IssuedTicket.objects.filter(issued_at__lt=now - timedelta(minutes=2)).delete()
 
 
 def offer(ticket: str, socket: str, *args) -> dict:
@@ -85,8 +119,9 @@ def offer(ticket: str, socket: str, *args) -> dict:
     }
 
 
-async def admit(consumer) -> Grant | None:
-    """Accept a WebSocket and redeem the ticket in its query string; None,
+async def admit(consumer, opens: str = TERMINAL) -> Grant | None:
+    """Accept a WebSocket and redeem the ticket in its query string for what
+    the socket `opens`; None,
     with the socket closed by the refusal's code, when it opens nothing.
     Accepting first lets a refusal reach the page as a close code (4401,
     4403) instead of a bare failed handshake."""
@@ -94,15 +129,15 @@ async def admit(consumer) -> Grant | None:
     query = urllib.parse.parse_qs(consumer.scope.get("query_string", b"").decode())
     ticket = (query.get("ticket") or [None])[0]
     try:
-        return await sync_to_async(redeem)(ticket, consumer.scope.get("user"))
+        return await sync_to_async(redeem)(ticket, consumer.scope.get("user"), opens)
     except TicketRefused as refused:
         logger.info("%s refused (%s): %s", consumer.scope.get("path"), refused.code, refused)
         await consumer.close(code=refused.code)
         return None
 
 
-def redeem(ticket: str | None, user) -> Grant:
-    """Check a ticket against the connecting user and spend it."""
+def redeem(ticket: str | None, user, opens: str = TERMINAL) -> Grant:
+    """Check a ticket against the connecting user and the socket, and spend it."""
     if not ticket:
         raise TicketRefused(4401, "no ticket")
     if user is None or not user.is_authenticated:
@@ -117,6 +152,8 @@ def redeem(ticket: str | None, user) -> Grant:
         raise TicketRefused(4401, "ticket malformed")
     if payload["u"] != user.pk:
         raise TicketRefused(4403, "ticket issued to another user")
+    if payload.get("s") != opens:
+        raise TicketRefused(4403, "ticket issued for another socket")
     owner = get_user_model().objects.filter(pk=payload["o"]).first()
     if owner is None or not may_open(user, owner):
         raise TicketRefused(4403, "not allowed to open this user's terminal")

@@ -97,5 +97,5 @@ def cancel(request, workspace_id, run_id):
 def stream_ticket(request, workspace_id, run_id):
     """A ticket for the run's live output (/ws/runs/<id>/), like the terminal's."""
     run = own_run(request, workspace_id, run_id)
-    ticket = access.issue(request.user, workspace=run.workspace)
+    ticket = access.issue(request.user, workspace=run.workspace, opens=access.run_socket(run.pk))
     return JsonResponse(access.offer(ticket, "run-socket", run.pk))

@@ -15,6 +15,7 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models.functions import Substr
 
+from spoon.websockets import EndsCleanly
 from workspaces import access, fanout
 from workspaces.models import Run, RunChunk
 
@@ -22,15 +23,15 @@ POLL_SECONDS = 0.2  # reading the database, when nothing is fanned out
 QUIET_SECONDS = 5.0  # with fan-out: read it anyway after this long without news
 
 
-class RunStreamConsumer(AsyncWebsocketConsumer):
+class RunStreamConsumer(EndsCleanly, AsyncWebsocketConsumer):
     follower = None
     group = None
 
     async def connect(self):
-        grant = await access.admit(self)
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        grant = await access.admit(self, access.run_socket(run_id))
         if grant is None:
             return
-        run_id = self.scope["url_route"]["kwargs"]["run_id"]
         run = await Run.objects.filter(pk=run_id).afirst()
         if run is None or grant.workspace is None or run.workspace_id != grant.workspace.pk:
             await self.close(code=4403)

@@ -234,6 +234,16 @@ class RunChunk(models.Model):
         return f"run {self.run_id}, piece {self.seq}"
 
 
+class IssuedTicket(models.Model):
+    """When a user was given a ticket; counted to limit how many a minute (see access)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"ticket for user {self.user_id} at {self.issued_at:%F %T}"
+
+
 class SpentTicket(models.Model):
     """A ticket that has opened a socket once; it never opens another (see access)."""
 

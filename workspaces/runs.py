@@ -15,6 +15,7 @@ from django.utils import timezone
 from boxes import carriers, commands, docker_engine, images, lifecycle, processes
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
+from dotfiles.redaction import Redactor
 from spoon import metrics
 from workspaces import credentials, fanout
 from workspaces.limits import Limits
@@ -115,7 +116,24 @@ def _start(workspace: Workspace, run: Run) -> Run:
             run.worktree = f"{WORKTREES}/run-{run.pk}"
             run.save(update_fields=["worktree"])
     _carry_in_thread(run.pk)
+    prune_history(workspace.user)
     return run
+
+
+def prune_history(user) -> int:
+    """Delete a user's finished runs past the newest SPOON_RUNS_KEPT, with
+    their output, and say so in the log. A run that still names a worktree
+    in the box is kept, so none is forgotten there."""
+    finished = Run.objects.filter(workspace__user=user, status__in=Run.FINISHED)
+    finished = finished.exclude(worktree__gt="", worktree_removed=False)
+    old = list(finished.order_by("-created_at", "-pk").values_list("pk", flat=True)[
+        settings.SPOON_RUNS_KEPT :
+    ])  # fmt: skip
+    if old:
+        Run.objects.filter(pk__in=old).delete()
+        logger.info("deleted %s's %d oldest finished runs (SPOON_RUNS_KEPT=%d)",
+                    user, len(old), settings.SPOON_RUNS_KEPT)  # fmt: skip
+    return len(old)
 
 
 def _carry_in_thread(pk: int) -> None:
@@ -291,6 +309,7 @@ def _stream_into(
     already is not written twice."""
     transcript = Transcript() if run.agent_id else None
     output = commands.CappedOutput(settings.SPOON_EXEC_OUTPUT_LIMIT, empty="")
+    redactor = Redactor.for_user(box.user_id)
     recorded = RunChunk.objects.filter(run_id=run.pk).aggregate(
         chars=Coalesce(Sum(Length("text")), 0), seq=Coalesce(Max("seq"), 0)
     )
@@ -299,6 +318,7 @@ def _stream_into(
 
     def take_text(piece: str, final: bool) -> None:
         nonlocal ended
+        piece = redactor.feed(piece) + (redactor.flush() if final else "")
         if transcript:
             transcript.feed(piece)
             if final:
