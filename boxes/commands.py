@@ -314,6 +314,10 @@ async def stream(
             why = f"The command did not finish: the stream broke ({broken})."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
+    if detached and b"spoon-job: out of memory" in job_said:
+        why = f"out of memory (limit {settings.SPOON_BOX_MEMORY}): the kernel killed it"
+        yield Result(code, b"", duration, why)
+        return
     yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv or [token]))
 
 

@@ -80,6 +80,13 @@ def _unreachable_message(exc: Exception) -> str:
     )
 
 
+def _too_slow() -> str:
+    return (
+        f"The Docker Engine at {engine_address()} did not answer within "
+        f"{settings.DOCKER_TIMEOUT} s (SPOON_DOCKER_TIMEOUT)."
+    )
+
+
 def _reason(exc: Exception) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:500]
@@ -106,10 +113,7 @@ def _translated(fn: Callable, *args, **kwargs):
             raise EngineUnreachable(_unreachable_message(exc)) from exc
         raise EngineError(_reason(exc)) from exc
     except requests.exceptions.Timeout as exc:
-        raise EngineError(
-            f"The Docker Engine at {engine_address()} did not answer within "
-            f"{settings.DOCKER_TIMEOUT} s (SPOON_DOCKER_TIMEOUT)."
-        ) from exc
+        raise EngineError(_too_slow()) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"Talking to the Docker Engine failed: {_reason(exc)}") from exc
 
@@ -120,6 +124,11 @@ def version() -> str:
 
 
 # Images
+
+
+def cpu_count() -> int:
+    """How many CPUs the engine's host has."""
+    return int(_call(_client().info).get("NCPU") or 1)
 
 
 def image_labels(ref: str) -> dict[str, str] | None:
@@ -582,8 +591,12 @@ async def open_exec(exec_id: str, tty: bool) -> ExecStream:
         + body
     )
     try:
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
+        async with asyncio.timeout(settings.DOCKER_TIMEOUT):
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+    except TimeoutError as exc:
+        writer.close()
+        raise EngineError(_too_slow()) from exc
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         writer.close()
         raise EngineUnreachable(_unreachable_message(exc)) from exc

@@ -238,6 +238,13 @@ def _network(box: Box) -> str:
     return network
 
 
+def cpu_limit() -> float:
+    """SPOON_BOX_CPUS, else 2 or one less than the engine's host has, at least half a CPU."""
+    if settings.SPOON_BOX_CPUS:
+        return settings.SPOON_BOX_CPUS
+    return max(0.5, min(2.0, docker_engine.cpu_count() - 1))
+
+
 def _create_container(box: Box, ref: str, image_id: str) -> None:
     network = _network(box)
     mounts = [_home_mount(box)]
@@ -259,7 +266,8 @@ def _create_container(box: Box, ref: str, image_id: str) -> None:
         mounts=mounts,
         hostname="spoon",
         mem_limit=settings.SPOON_BOX_MEMORY,
-        nano_cpus=int(settings.SPOON_BOX_CPUS * 1e9),
+        memswap_limit=settings.SPOON_BOX_MEMORY,  # the same: no swap beyond it
+        nano_cpus=int(cpu_limit() * 1e9),
         pids_limit=settings.SPOON_BOX_PIDS,
         network_mode=network,
         runtime=settings.SPOON_BOX_RUNTIME or None,

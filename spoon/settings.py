@@ -264,8 +264,10 @@ SPOON_BASE_IMAGE = env.str("SPOON_BASE_IMAGE", default="spoon-base:bookworm")
 SPOON_INSTANCE = env.str("SPOON_INSTANCE", default="") or _kept(
     DATA_DIR / "instance_id", lambda: uuid.uuid4().hex[:12]
 )
-SPOON_BOX_MEMORY = env.str("SPOON_BOX_MEMORY", default="4g")
-SPOON_BOX_CPUS = env.float("SPOON_BOX_CPUS", default=2.0)
+SPOON_BOX_MEMORY = env.str("SPOON_BOX_MEMORY", default="4g")  # swap included: none beyond it
+# Unset: 2, or one less than the engine's host has, whichever is fewer, so a
+# busy box always leaves the host a core (boxes.lifecycle.cpu_limit).
+SPOON_BOX_CPUS = env.float("SPOON_BOX_CPUS", default=None)
 SPOON_BOX_PIDS = env.int("SPOON_BOX_PIDS", default=512)
 # A bridge network Spoon creates with inter-container traffic off, so one
 # user's box cannot reach services in another's; "bridge" is the engine's

@@ -23,6 +23,7 @@ class TerminalClient:
         self.output = bytearray()
         self.statuses: list[str] = []
         self.details: list[str] = []
+        self.errors: list[str] = []  # the error frames' messages
         self.closed_with: int | None = None
         self.ack = True
 
@@ -57,6 +58,8 @@ class TerminalClient:
             if body.get("type") == "status":
                 self.statuses.append(body["state"])
                 self.details.append(body.get("detail", ""))
+            elif body.get("type") == "error":
+                self.errors.append(body.get("message", ""))
         return message
 
     async def read_until(self, needle: bytes, timeout=15.0) -> bytes:

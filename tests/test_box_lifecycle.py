@@ -60,7 +60,9 @@ def test_ensure_makes_a_labeled_hardened_box_with_a_home(engine, make_user, sett
 
     host = info["HostConfig"]
     assert host["Memory"] == 4 * 1024**3
-    assert host["NanoCpus"] == 2_000_000_000
+    assert host["MemorySwap"] == host["Memory"], "no swap beyond the memory limit"
+    host_cpus = docker_engine.cpu_count()
+    assert host["NanoCpus"] == max(0.5, min(2, host_cpus - 1)) * 1e9, "the host keeps a core"
     assert host["PidsLimit"] == 512
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["CapDrop"] == ["ALL"]
@@ -72,6 +74,10 @@ def test_ensure_makes_a_labeled_hardened_box_with_a_home(engine, make_user, sett
     assert mounts[box.home]["Type"] == "volume" and mounts[box.home]["Name"] == box.volume_name
     assert not any("docker.sock" in m["Source"] for m in info["Mounts"])
 
+    # PID 1 is tini, and kept none of the capabilities the entrypoint had.
+    pid1 = sh(box, "cat /proc/1/comm; grep -E '^Cap(Inh|Prm|Eff|Amb)' /proc/1/status").split()
+    assert pid1 == ["tini", "CapInh:", "0" * 16, "CapPrm:", "0" * 16, "CapEff:", "0" * 16,
+                    "CapAmb:", "0" * 16], pid1  # fmt: skip
     assert sh(box, "id -u; whoami; stat -c %U ~; pwd").split() == [
         "1000",
         box.username,

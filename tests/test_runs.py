@@ -49,10 +49,12 @@ def test_the_run_works_in_the_workspace_folder_with_the_users_secrets(workspace,
     secret = Secret(user=workspace.user, name="RUN_TOKEN")
     secret.value = "run-secret-1"
     secret.save()
-    run = wait_for_run(runs.start_run(workspace, ["sh", "-c", "pwd; echo $RUN_TOKEN"]))
+    script = 'pwd; [ "$RUN_TOKEN" = run-secret-1 ] && echo has-it; echo $RUN_TOKEN'
+    run = wait_for_run(runs.start_run(workspace, ["sh", "-c", script]))
     assert run.output.split() == [
         f"/home/{lifecycle.box_for(workspace.user).username}/Code/proj/main",
-        "run-secret-1",
+        "has-it",
+        "***",  # printed, and stored masked (test_redaction)
     ]
 
 
