@@ -286,6 +286,12 @@ def _step(run: DotfilesRun, log: RunLog, name: str, result) -> int:
     output = result.output.decode(errors="replace")
     if result.error:
         output += f"spoon: {result.error}\n"
+    if (
+        not result.ok
+        and "spoon: your home has no room" not in output
+        and ("No space left on device" in output or "quota exceeded" in output)
+    ):
+        output += "spoon: your home is full: free some space, then apply again.\n"
     seconds = round(result.duration, 3)
     run.steps.append({"step": name, "exit_code": result.exit_code, "seconds": seconds})
     log.add(output)
@@ -354,9 +360,10 @@ def _repository_if_due(box, user, run, log, applied, files_only, force) -> int:
 def _apply(box, user, run, log, files_only, force, repository_done=False) -> int:
     probe = commands.run(box, ["sh", "-c", PROBE])
     applied = dict(line.split("=", 1) for line in probe.output.decode().splitlines() if "=" in line)
-    probe.output = b"".join(
-        line + b"\n" for line in probe.output.splitlines() if line.startswith(b"spoon:")
-    )
+    if probe.ok:  # what it found is for Spoon; the log gets what it did
+        probe.output = b"".join(
+            line + b"\n" for line in probe.output.splitlines() if line.startswith(b"spoon:")
+        )
     code = _step(run, log, "bash_profile", probe)
     if code:
         return code

@@ -22,10 +22,26 @@ cd ~
 tab=$(printf '\t')
 stamp=$(date +%Y%m%d-%H%M%S)
 work=.spoon/apply
+# Whatever happens, nothing of this apply's own is left behind.
+trap 'rm -rf "$HOME/$work"' EXIT
 rm -rf "$work"
-mkdir -p "$work" .spoon/replaced
-cat >"$work/overlay.tar"
-tar -xOf "$work/overlay.tar" manifest >"$work/new"
+
+# A home without room fails here, before anything in it changed: the
+# files are unpacked beside it first, and linked into place at the end.
+no_room() {
+    echo "spoon: your home has no room for your dotfiles ($1): nothing in it was changed." \
+        "Free some space (or ask for a larger quota), then apply again." >&2
+    exit 28
+}
+mkdir -p "$work" .spoon/replaced 2>/dev/null || no_room "No space left on device"
+cat >"$work/overlay.tar" 2>/dev/null || no_room "No space left on device"
+if ! unpacked=$(tar -x --no-same-owner -C "$work" -f "$work/overlay.tar" 2>&1); then
+    case $unpacked in
+    *"No space left"* | *"quota exceeded"*) no_room "${unpacked##*: }" ;;
+    *) echo "spoon: the overlay could not be unpacked: $unpacked" >&2 && exit 1 ;;
+    esac
+fi
+mv "$work/manifest" "$work/new"
 touch .spoon/overlay-manifest
 awk -F'\t' 'NF == 1 && $0 != "" { print "f\t?\t" $0; next } { print }' \
     .spoon/overlay-manifest >"$work/old"
@@ -112,12 +128,15 @@ while IFS= read -r dir; do
     printf 'd\t-\t%s\n' "$dir" >>"$work/dirs"
 done <"$work/needed"
 
-# 5. The files themselves, and the record of what the overlay wrote.
-tar -x --no-same-owner --strip-components=1 -f "$work/overlay.tar" --exclude=manifest
+# 5. The files themselves (moved from where they were unpacked, which takes
+#    no more room; through a link to a folder, with the user's own rights),
+#    and the record of what the overlay wrote.
+while IFS= read -r path; do
+    mv -fT -- "$work/files/$path" "$path"
+done <"$work/new-paths"
 {
     awk -F'\t' '{ print "f\t" $1 "\t" $2 }' "$work/new"
     cat "$work/dirs"
 } >.spoon/overlay-manifest
 echo "$2" >.spoon/overlay-hash
-rm -rf "$work"
 echo "spoon: wrote $1 overlay files"

@@ -6,6 +6,7 @@ import pytest
 from boxes import commands, lifecycle
 from dotfiles import materialize
 from dotfiles.models import DotfilesRun, OverlayFile
+from tests import reliability
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,4 +160,40 @@ def test_an_earlier_spoons_manifest_is_read_safely(box, sh):
     delete(box, ".oldrc")
     assert sh(box, "test -e ~/.oldrc || echo gone") == "gone", (
         "now it is Spoon's, known by its hash"
+    )
+
+
+def test_a_full_home_fails_the_apply_with_a_sentence_and_changes_nothing(engine, make_user, sh):
+    from boxes import docker_engine, labels
+
+    user = make_user()
+    home = lifecycle.box_for(user)
+    docker_engine._client().volumes.create(  # a home of 8 MB, made before the box
+        home.volume_name, driver="local", labels=labels.of_home(home.username),
+        driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=8m,uid=1000,gid=1000"},
+    )  # fmt: skip
+    box = lifecycle.ensure_box(user)
+    put(box, ".toolrc", b"on\n")
+    apply(box)  # ~/.bash_profile and ~/.spoon are made while there is room
+    put(box, ".config/tool/config.toml", b"x = 2\n" * 20_000)
+    sh(box, "head -c 20M /dev/zero > ~/filler 2>/dev/null; true")
+
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    assert run.status == DotfilesRun.Status.FAILED, (run.steps, run.log)
+    assert "spoon: your home has no room for your dotfiles (No space left on device)" in run.log
+    assert "nothing in it was changed" in run.log
+    left = sh(box, "ls -A ~/.spoon; test -e ~/.config/tool || echo no-tool-folder")
+    assert "apply" not in left and "no-tool-folder" in left, left
+    assert OverlayFile.objects.filter(user=user).count() == 2, "the overlay stays in Spoon"
+
+    sh(box, "rm ~/filler")
+    apply(box)
+    assert read(box, ".config/tool/config.toml") == b"x = 2\n" * 20_000
+    run = delete(box, ".config")
+    assert sh(box, "test -e ~/.config/tool || echo gone") == "gone", run.log
+    reliability.survived(
+        "the home full during a dotfiles apply",
+        'the apply fails: "your home has no room for your dotfiles (No space left on '
+        'device): nothing in it was changed"; the next apply, with room, writes them',
+        "the run (failed) and its log; the overlay files stay in Spoon",
     )

@@ -2,12 +2,17 @@
 daphne killed (SIGKILL) or stopped in the middle, a later process follows
 the job in the box again and records how it really ended, output complete."""
 
+import asyncio
+import contextlib
 import time
 import urllib.request
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from boxes import commands, lifecycle
+from tests import reliability
 from tests.support import SpoonServer, database_url
 from workspaces import runs
 from workspaces.models import Run
@@ -251,3 +256,51 @@ def test_the_dotfiles_page_follows_an_apply_on_across_a_restart(
     page.wait_for_selector("[data-run-status][data-status=succeeded]", timeout=90_000)
     log = page.locator("[data-log]").inner_text()
     assert "installed" in log and "Spoon restarted during this apply" in log, log
+
+
+def test_a_killed_daphnes_terminal_lease_lapses_and_the_reaper_stops_the_box(
+    workspace, spoon_process
+):
+    """Nothing of a SIGKILLed process holds the box for ever: its terminal's
+    lease lapses, the reaper stops the idle box, and the next terminal (on
+    the next process) starts it again and opens as usual."""
+    from boxes import reaper
+    from boxes.models import Box, Lease
+    from tests.support import type_in_terminal
+
+    first = spoon_process("a")
+    client = client_of(first, workspace.user)
+
+    async def hold_a_terminal_open():
+        status, offer = client.spoon_api("POST", "/terminal/tickets/")
+        url, port = offer["ws_url"], first.port
+        opened = asyncio.create_task(
+            type_in_terminal(port, url, client.session, b"never-shows", b"echo typed\r")
+        )
+        await asyncio.sleep(3)  # the prompt is up; the process dies under it
+        first.kill()
+        with contextlib.suppress(Exception):
+            await opened
+
+    asyncio.run(hold_a_terminal_open())
+    box = Box.objects.get(user=workspace.user)
+    assert Lease.objects.live().filter(box=box, kind=Lease.Kind.TERMINAL).exists()
+    until(lambda: not Lease.objects.live().filter(box=box).exists(), "a lease outlived", LEASE * 3)
+    Box.objects.filter(pk=box.pk).update(last_activity_at=timezone.now() - timedelta(hours=1))
+    assert reaper.reap().stopped == 1
+    assert Box.objects.get(pk=box.pk).state == Box.State.STOPPED
+
+    second = spoon_process("b")
+    client = client_of(second, workspace.user)
+    status, offer = client.spoon_api("POST", "/terminal/tickets/")
+    screen = asyncio.run(
+        type_in_terminal(
+            second.port, offer["ws_url"], client.session, b"back-42", b"echo back-$((6*7))\r"
+        )
+    )
+    assert b"back-42" in screen
+    reliability.survived(
+        "daphne killed (SIGKILL) with a terminal open",
+        "the next process opens the terminal as usual (the box starts again)",
+        "the dead process's lease lapses after SPOON_LEASE_SECONDS; the reaper stops the idle box",
+    )
