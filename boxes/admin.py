@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from boxes import audit, docker_engine, labels, lifecycle, reaper
+from boxes import audit, docker_engine, labels, lifecycle, quota, reaper
 from boxes.models import Box, Lease, RegisteredImage, StaffAction
 
 # What the engine said (containers, image references) for the page being
@@ -124,6 +124,7 @@ class BoxAdmin(admin.ModelAdmin):
         "started",
         "held_by",
         "idle",
+        "home",
     )
     list_filter = (StateFilter,)
     search_fields = ("username", "user__username")
@@ -141,6 +142,8 @@ class BoxAdmin(admin.ModelAdmin):
         "stopped_at",
         "last_activity_at",
         "last_error",
+        "home",
+        "home_measured_at",
     )
     fields = ("image",) + readonly_fields
     form = BoxForm
@@ -229,6 +232,14 @@ class BoxAdmin(admin.ModelAdmin):
                 for lease in box.live_leases
             ),
         )
+
+    @admin.display(description="home", ordering="home_bytes")
+    def home(self, box):
+        """What the home takes (measured by boxes.quota), and past its quota."""
+        found = quota.usage(box)
+        if found.used is None:
+            return "-"
+        return f"{quota.size(found.used)}, over its quota" if found.over else quota.size(found.used)
 
     @admin.display(description="idle", ordering="last_activity_at")
     def idle(self, box):

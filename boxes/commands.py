@@ -26,6 +26,9 @@ TIMED_OUT = 124  # as coreutils' timeout
 NOT_FOUND = 127
 KILL_GRACE = 3.0  # seconds a killed command gets to let go of its output
 JOB_RUNNER = "/usr/local/bin/spoon-job"
+# How long a job's follower waits for an engine that went away (restarting)
+# before it records the engine's failure as the job's end.
+ENGINE_BACK_SECONDS = 120
 
 
 @dataclass
@@ -287,6 +290,12 @@ async def stream(
         return
     try:
         code = await process.exit_code()
+    except docker_engine.EngineUnreachable as exc:
+        if not (detached and await _engine_back(ENGINE_BACK_SECONDS)):
+            yield _engine_failure(box, exc, started)
+            return
+        # The engine restarted under the job: did its box live through it?
+        code, broken = None, exc
     except docker_engine.EngineError as exc:
         yield _engine_failure(box, exc, started)
         return
@@ -319,6 +328,18 @@ async def stream(
         yield Result(code, b"", duration, why)
         return
     yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv or [token]))
+
+
+async def _engine_back(seconds: float) -> bool:
+    """Wait for the engine to answer again, up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await asyncio.to_thread(docker_engine.version)
+            return True
+        except docker_engine.EngineError:
+            await asyncio.sleep(1)
+    return False
 
 
 def _replaced(box: Box, found: docker_engine.ContainerState) -> bool:

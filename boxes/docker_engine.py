@@ -572,13 +572,16 @@ async def open_exec(exec_id: str, tty: bool) -> ExecStream:
     client = await asyncio.to_thread(_client)
     address = urllib.parse.urlparse(engine_address())
     try:
-        if address.scheme == "unix":
-            reader, writer = await asyncio.open_unix_connection(address.path, limit=2**20)
-        else:
-            tls = _ssl_context(client) if client.api.base_url.startswith("https://") else None
-            reader, writer = await asyncio.open_connection(
-                address.hostname, address.port, ssl=tls, limit=2**20
-            )
+        async with asyncio.timeout(settings.DOCKER_TIMEOUT):
+            if address.scheme == "unix":
+                reader, writer = await asyncio.open_unix_connection(address.path, limit=2**20)
+            else:
+                tls = _ssl_context(client) if client.api.base_url.startswith("https://") else None
+                reader, writer = await asyncio.open_connection(
+                    address.hostname, address.port, ssl=tls, limit=2**20
+                )
+    except TimeoutError as exc:
+        raise EngineError(_too_slow()) from exc
     except OSError as exc:
         raise EngineUnreachable(_unreachable_message(exc)) from exc
     calls["exec_start"] += 1
@@ -600,6 +603,9 @@ async def open_exec(exec_id: str, tty: bool) -> ExecStream:
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         writer.close()
         raise EngineUnreachable(_unreachable_message(exc)) from exc
+    except BaseException:  # cancelled (the terminal closed meanwhile): no socket left open
+        writer.close()
+        raise
     status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
     if " 101 " not in status_line and " 200 " not in status_line:
         writer.close()

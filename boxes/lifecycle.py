@@ -344,10 +344,14 @@ def _record_stopped(box: Box, removed: bool) -> None:
     box.save()
 
 
+# Not stopped by Spoon: a `docker stop`, or the engine restarted or crashed.
+OUTSIDE_SPOON = "stopped or removed outside Spoon"
+
+
 def stop_reason(box: Box) -> str:
     """Why the box last stopped, as recorded before it stopped."""
     recorded = Box.objects.filter(pk=box.pk).values_list("stop_reason", flat=True).first()
-    return recorded or "stopped or removed outside Spoon"
+    return recorded or OUTSIDE_SPOON
 
 
 def stopped_because(box: Box, wait: float = 1.0) -> str | None:

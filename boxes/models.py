@@ -42,6 +42,9 @@ class Box(models.Model):
     # Set while one process changes the container (see lifecycle.claimed).
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=32, blank=True)
+    # What its home took on disk when last measured (boxes.quota).
+    home_bytes = models.BigIntegerField(null=True, blank=True)
+    home_measured_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "boxes"

@@ -19,7 +19,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from boxes import docker_engine, labels, lifecycle, signals
+from boxes import docker_engine, labels, lifecycle, quota, signals
 from boxes.models import Box, Lease
 from spoon import metrics
 
@@ -126,6 +126,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
             report.lines.append(f"removed orphan {container.name} (no user; volume {volume} kept)")
 
     if not dry_run:
+        report.lines += quota.measure_due()
         for _, lines in signals.reap_pass.send(sender=Box):
             report.lines += lines or []
     used = docker_engine.calls - calls_before

@@ -1,10 +1,10 @@
 """A box as its user sees it: running, stopped, starting or update pending,
 since when, on which image, and how long it has left before an idle stop."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from boxes import docker_engine, leases
+from boxes import docker_engine, leases, quota
 from boxes.models import Box
 
 
@@ -17,6 +17,7 @@ class BoxStatus:
     held_by: list[str]  # kinds of work holding it now
     stop_reason: str
     error: str  # why the state is unknown (the engine is down)
+    home: quota.Usage | None = None  # what the home takes, when measured
 
     @property
     def running(self) -> bool:
@@ -40,6 +41,12 @@ def status_of(user) -> BoxStatus:
     box = Box.objects.filter(user=user).first()
     if box is None:
         return BoxStatus("not made yet", None, "", None, [], "", "")
+    found = _status(box)
+    home = quota.usage(box)
+    return replace(found, home=home) if home.used is not None else found
+
+
+def _status(box: Box) -> BoxStatus:
     try:
         found = docker_engine.container_state(box.container_name)
     except docker_engine.EngineError as exc:

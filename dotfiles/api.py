@@ -7,7 +7,7 @@ import binascii
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from boxes import docker_engine, lifecycle
+from boxes import docker_engine, lifecycle, quota
 from dotfiles import encryption, files, home, repository, validation
 from dotfiles.materialize import apply_in_background
 from dotfiles.models import DotfilesRun, OverlayFile
@@ -135,6 +135,7 @@ def token(request):
 
 @api(["POST"])
 def apply_now(request):
+    quota.refuse_if_over(lifecycle.box_for(request.user), "Applying your dotfiles")
     try:
         trigger = DotfilesRun.Trigger.APPLY_NOW
         run = apply_in_background(request.user, trigger, wait_for_box=True)

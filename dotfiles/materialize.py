@@ -130,16 +130,17 @@ class RunLog:
         self.kept = commands.CappedOutput(
             settings.SPOON_DOTFILES_LOG_LIMIT, empty="", keep_last=True
         )
-        self.kept.add(start)
         self.redactor = Redactor.for_user(run.user_id)
+        self.kept.add(self.redactor.feed(start))
 
     @property
     def text(self) -> str:
-        """What is kept, with the user's secrets masked (dotfiles.redaction)."""
-        return self.redactor.redact(self.kept.value)
+        """What is kept, the user's secrets masked (dotfiles.redaction) before
+        the log is cut to its limit, so no cut leaves half of one showing."""
+        return self.kept.value + self.redactor.pending()
 
     def add(self, text: str) -> None:
-        self.kept.add(text)
+        self.kept.add(self.redactor.feed(text))
         with transaction.atomic():
             carriers.hold(self.run)  # a process that lost the apply writes nothing more
             DotfilesRun.objects.filter(pk=self.run.pk).update(log=self.text, steps=self.run.steps)

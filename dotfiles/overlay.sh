@@ -27,19 +27,19 @@ trap 'rm -rf "$HOME/$work"' EXIT
 rm -rf "$work"
 
 # A home without room fails here, before anything in it changed: the
-# files are unpacked beside it first, and linked into place at the end.
+# files are unpacked beside it first, and moved into place at the end.
 no_room() {
     echo "spoon: your home has no room for your dotfiles ($1): nothing in it was changed." \
         "Free some space (or ask for a larger quota), then apply again." >&2
     exit 28
 }
-mkdir -p "$work" .spoon/replaced 2>/dev/null || no_room "No space left on device"
-cat >"$work/overlay.tar" 2>/dev/null || no_room "No space left on device"
-if ! unpacked=$(tar -x --no-same-owner -C "$work" -f "$work/overlay.tar" 2>&1); then
-    case $unpacked in
-    *"No space left"* | *"quota exceeded"*) no_room "${unpacked##*: }" ;;
-    *) echo "spoon: the overlay could not be unpacked: $unpacked" >&2 && exit 1 ;;
-    esac
+# "No space left on device" or "Disk quota exceeded", when $1 says either.
+full() { printf '%s\n' "$1" | grep -m1 -o 'No space left on device\|Disk quota exceeded'; }
+if ! failed=$(mkdir -p "$work" .spoon/replaced 2>&1 && cat 2>&1 >"$work/overlay.tar" &&
+    tar -x --no-same-owner -C "$work" -f "$work/overlay.tar" 2>&1); then
+    if why=$(full "$failed"); then no_room "$why"; fi
+    echo "spoon: the overlay could not be unpacked: $failed" >&2
+    exit 1
 fi
 mv "$work/manifest" "$work/new"
 touch .spoon/overlay-manifest
@@ -137,6 +137,7 @@ done <"$work/new-paths"
 {
     awk -F'\t' '{ print "f\t" $1 "\t" $2 }' "$work/new"
     cat "$work/dirs"
-} >.spoon/overlay-manifest
+} >"$work/manifest.new"
+mv -f "$work/manifest.new" .spoon/overlay-manifest  # whole, or not at all
 echo "$2" >.spoon/overlay-hash
 echo "spoon: wrote $1 overlay files"

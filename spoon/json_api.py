@@ -19,11 +19,13 @@ def error(message: str, field: str | None = None, status: int = 400) -> JsonResp
 
 
 def body(request) -> dict:
-    """The request's JSON object. JSON over HTTP is UTF-8 (RFC 8259); anything
-    else, or nesting too deep to read, is a body that is not JSON."""
+    """The request's JSON object. JSON over HTTP is UTF-8 (RFC 8259): bytes
+    that are not, escapes of lone surrogates (text no database can store),
+    nesting too deep and numbers too long to read are a body that is not JSON."""
     try:
         data = json.loads((request.body or b"{}").decode())
-    except (UnicodeDecodeError, RecursionError) as exc:
+        json.dumps(data, ensure_ascii=False).encode()
+    except (ValueError, RecursionError) as exc:  # UnicodeError and JSONDecodeError too
         raise json.JSONDecodeError("not JSON", "", 0) from exc
     if not isinstance(data, dict):
         raise json.JSONDecodeError("not an object", "", 0)

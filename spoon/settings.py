@@ -104,7 +104,7 @@ MIDDLEWARE = [
 # Failed logins (the site's and the admin's) are counted in the database by
 # django-axes, so every process counts together. SPOON_LOGIN_FAILURE_LIMIT
 # failures for one account, or from one address, refuse further tries from
-# either with a 429 for SPOON_LOGIN_LOCKOUT_MINUTES; a success resets them.
+# either with a 429 for SPOON_LOGIN_LOCKOUT_MINUTES.
 # Behind a proxy, daphne --proxy-headers gives the client's own address.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -113,7 +113,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("SPOON_LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SPOON_LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# A success does not wipe the count: it would let someone with an account of
+# their own reset an address's failures between guesses at others'.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "spoon.views.locked_out"
 AXES_DISABLE_ACCESS_LOG = True  # failures are what it is for; no row per login
 
@@ -269,6 +271,27 @@ SPOON_BOX_MEMORY = env.str("SPOON_BOX_MEMORY", default="4g")  # swap included: n
 # busy box always leaves the host a core (boxes.lifecycle.cpu_limit).
 SPOON_BOX_CPUS = env.float("SPOON_BOX_CPUS", default=None)
 SPOON_BOX_PIDS = env.int("SPOON_BOX_PIDS", default=512)
+
+
+def _bytes(size: str, name: str) -> int | None:
+    """ "20g", "500m", "1024k" or a number of bytes, as the engine reads sizes; "" is none."""
+    size = size.strip().lower()
+    if not size:
+        return None
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    number, unit = (size[:-1], units[size[-1]]) if size[-1] in units else (size, 1)
+    try:
+        count = int(float(number) * unit)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={size!r} is not a size such as 20g or 500m.") from None
+    return count if count > 0 else None  # 0 reads as none, not as a home that is always full
+
+
+# Measured by Spoon (du in the box, at most every SPOON_HOME_MEASURE_SECONDS,
+# by the reaper): the engine's local volumes have no size limit to enforce.
+SPOON_HOME_QUOTA = env.str("SPOON_HOME_QUOTA", default="")
+SPOON_HOME_QUOTA_BYTES = _bytes(SPOON_HOME_QUOTA, "SPOON_HOME_QUOTA")
+SPOON_HOME_MEASURE_SECONDS = env.int("SPOON_HOME_MEASURE_SECONDS", default=300)
 # A bridge network Spoon creates with inter-container traffic off, so one
 # user's box cannot reach services in another's; "bridge" is the engine's
 # shared one, "none" cuts boxes off (the tests use it).

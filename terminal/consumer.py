@@ -18,8 +18,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from boxes import audit, docker_engine, leases, lifecycle
-from boxes.models import Lease
+from boxes import audit, docker_engine, leases, lifecycle, quota
+from boxes.models import Box, Lease
 from boxes.use import using_box_async
 from dotfiles.models import DotfilesRun
 from spoon.websockets import EndsCleanly
@@ -39,9 +39,10 @@ BOX_STOPPED = 4410
 TAB = re.compile(r"[a-z0-9]{1,16}")
 
 
-def watched(box, own: bool) -> tuple[float | None, list[str]]:
+def watched(box, own: bool) -> tuple[float | None, list[str], str]:
     """What the status line says besides the connection: seconds until an
-    idle stop, and (on the owner's own terminals) the staff watching."""
+    idle stop, and (on the owner's own terminals) the staff watching and how
+    full the home is, when nearly."""
     watchers = []
     if own:
         staff = box.leases.live().filter(kind=Lease.Kind.STAFF).order_by("acquired_at")
@@ -49,7 +50,11 @@ def watched(box, own: bool) -> tuple[float | None, list[str]]:
             name, _, mode = holder.partition(", ")
             how = "and can type" if mode == "typing" else "read-only"
             watchers.append(f"Staff ({name}) have this terminal open, {how}.")
-    return leases.idle_stop_in(box), watchers
+    home = ""
+    if own:
+        box.home_bytes = Box.objects.filter(pk=box.pk).values_list("home_bytes", flat=True).first()
+        home = quota.note(box)
+    return leases.idle_stop_in(box), watchers, home
 
 
 def session_and_cwd(box, workspace) -> tuple[str, str]:
@@ -87,6 +92,7 @@ class TerminalConsumer(EndsCleanly, AsyncWebsocketConsumer):
         self.notes: list[str] = []
         self.idle_note = ""  # the coming idle stop, while it is coming
         self.watchers: list[str] = []  # staff who have this box's terminal open
+        self.home_note = ""  # the home nearly full, or over its quota (boxes.quota)
         self.grant = await access.admit(self)
         if self.grant is not None:
             self.tasks.append(asyncio.create_task(self.run()))
@@ -108,7 +114,15 @@ class TerminalConsumer(EndsCleanly, AsyncWebsocketConsumer):
             async with using_box_async(grant.owner, kind, holder, preferred_image=preferred) as box:
                 await self.serve(box)
                 why = await asyncio.to_thread(lifecycle.stopped_because, box)
-            if why:
+            if why == lifecycle.OUTSIDE_SPOON:
+                # Nobody chose this stop (the engine restarted, say): the page
+                # reconnects, and that starts the box again.
+                message = (
+                    "Your box stopped without Spoon stopping it; reconnecting starts it again."
+                )
+                await self.send(text_data=json.dumps({"type": "error", "message": message}))
+                await self.close(code=1011)
+            elif why:
                 detail = f"Your box was {why}. Press a key or click here to start it again."
                 await self.status("stopped", detail)
                 await self.close(code=BOX_STOPPED)
@@ -175,7 +189,7 @@ class TerminalConsumer(EndsCleanly, AsyncWebsocketConsumer):
         every = min(5.0, max(0.5, warning / 4))
         own = not self.grant.by_staff
         while True:
-            stop_in, watchers = await asyncio.to_thread(watched, box, own)
+            stop_in, watchers, home = await asyncio.to_thread(watched, box, own)
             note = self.idle_note
             if stop_in is not None and stop_in <= warning:
                 note = note or (
@@ -184,13 +198,13 @@ class TerminalConsumer(EndsCleanly, AsyncWebsocketConsumer):
                 )
             else:
                 note = ""
-            if (note, watchers) != (self.idle_note, self.watchers):
-                self.idle_note, self.watchers = note, watchers
+            if (note, watchers, home) != (self.idle_note, self.watchers, self.home_note):
+                self.idle_note, self.watchers, self.home_note = note, watchers, home
                 await self.say_state()
             await asyncio.sleep(every)
 
     async def say_state(self):
-        parts = [*self.watchers, *self.notes]
+        parts = [*self.watchers, *filter(None, [self.home_note]), *self.notes]
         if self.idle_note:
             await self.status("idle", " ".join([self.idle_note, *parts]))
         elif self.watchers:

@@ -6,16 +6,15 @@ and tmux redraws the screen. Closing ends the tmux client's exec session
 box stops.
 """
 
-import asyncio
-
 from boxes.models import Box
-from boxes.processes import BoxProcess, environment, open_process
+from boxes.processes import BoxProcess, open_process
 
 # Brings a running tmux server's environment up to date with the user's
 # secrets (named in SPOON_SECRET_NAMES), so new windows and panes get them:
-# their values come as tmux commands in SPOON_TMUX_SECRETS and go to tmux
-# through a pipe, never on a command line, which anyone on the host could
-# read in the process list. Then attaches the tab. A folder's shells are a group of tmux sessions
+# each value goes to tmux through a pipe, as a command in tmux's double
+# quotes (\, " and $ escaped, line breaks as \n), never on a command line,
+# which anyone on the host could read in the process list. Then attaches
+# the tab. A folder's shells are a group of tmux sessions
 # ($1: main, or ws-<id> for a workspace) sharing their windows; each browser
 # tab ($4) has a session of its own in the group, showing a window of its own
 # (marked @spoon-tab), so each keeps its own size while all reach every
@@ -24,8 +23,6 @@ from boxes.processes import BoxProcess, environment, open_process
 # no keys from. (open_process sizes the TTY first, so the first prompt fits.)
 ATTACH = r"""
 group=$1 dir=$2 mode=$3 tab=$4
-setting=${SPOON_TMUX_SECRETS-}
-unset SPOON_TMUX_SECRETS
 if tmux has-session 2>/dev/null; then
     old=$(tmux show-environment -g SPOON_SECRET_NAMES 2>/dev/null | sed 's/^[^=]*=//')
     for name in $old; do
@@ -34,7 +31,12 @@ if tmux has-session 2>/dev/null; then
         *) tmux set-environment -gu "$name" ;;
         esac
     done
-    printf '%s' "$setting" | tmux source-file -
+    for name in ${SPOON_SECRET_NAMES:-}; do
+        eval "value=\${$name-}"
+        printf 'set-environment -g %s "' "$name"
+        printf '%s' "$value" | sed -e 's/[\\"$]/\\&/g' -e ':a' -e '$!N' -e '$!ba' -e 's/\n/\\n/g'
+        printf '"\n'
+    done | tmux source-file -
     tmux set-environment -g SPOON_SECRET_NAMES "${SPOON_SECRET_NAMES:-}"
 fi
 if ! tmux has-session -t "=$group" 2>/dev/null; then
@@ -81,19 +83,4 @@ async def attach(
     server, and the tab's shell, stay."""
     mode = "read-only" if read_only else "typing"
     argv = ["sh", "-c", ATTACH, "attach", group, cwd, mode, tab]
-    secrets = await asyncio.to_thread(environment, box)
-    names = secrets.get("SPOON_SECRET_NAMES", "").split()
-    env = {**TERMINAL_ENVIRONMENT, "SPOON_TMUX_SECRETS": tmux_setting(secrets, names)}
-    return await open_process(box, argv, tty=True, env=env, size=(cols, rows))
-
-
-def tmux_setting(values: dict[str, str], names: list[str]) -> str:
-    """tmux commands (for source-file) that set each named variable in the
-    server's global environment, each value in tmux's double quotes."""
-    return "".join(f"set-environment -g {name} {tmux_quoted(values[name])}\n" for name in names)
-
-
-def tmux_quoted(value: str) -> str:
-    escaped = value.translate({ord("\\"): "\\\\", ord('"'): '\\"', ord("$"): "\\$",
-                               ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})  # fmt: skip
-    return f'"{escaped}"'
+    return await open_process(box, argv, tty=True, env=TERMINAL_ENVIRONMENT, size=(cols, rows))

@@ -46,5 +46,5 @@ def issue_ticket(request):
 
 
 def _number(text: str) -> int:
-    """An id typed as ASCII digits, else one no row has."""
-    return int(text) if text.isascii() and text.isdigit() else -1
+    """An id typed as ASCII digits (as many as an id can have), else one no row has."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1

@@ -271,6 +271,13 @@ def redis_url(tmp_path_factory):
         server.wait(10)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Tests that restart the machine's Docker Engine go last: every
+    container of the run's other tests dies with it."""
+    items.sort(key=lambda item: item.get_closest_marker("engine_restart") is not None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A passing run of the whole suite (no files or -k named) writes
     docs/reliability.md from what the tests recorded."""

@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from boxes import docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
+from tests import reliability
 from tests.support import REPO, bare_env, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -221,3 +223,44 @@ def test_every_takes_positive_seconds_without_dry_run(arguments):
 
     with pytest.raises(CommandError, match="positive number of seconds"):
         call_command("reapboxes", *arguments)
+
+
+def test_a_reaper_killed_halfway_leaves_nothing_the_next_one_cannot_finish(engine, make_user):
+    """SIGKILLed while it stops boxes: once its claims lapse, the next reaper
+    stops what is left, and the rows and the engine agree again."""
+    boxes = [lifecycle.ensure_box(make_user()) for _ in range(3)]
+    for box in boxes:
+        make_idle(box)
+    reaping = subprocess.Popen(
+        [sys.executable, "manage.py", "reapboxes"],
+        cwd=REPO,
+        env=bare_env(
+            SPOON_DATA_DIR=str(REPO / ".test-data"),
+            SPOON_BOX_NETWORK="none",
+            DATABASE_URL=database_url(),
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    claimed = Box.objects.filter(pk__in=[b.pk for b in boxes]).exclude(claim_token="")
+    deadline = time.monotonic() + 60
+    while not claimed.exists():  # it has begun stopping one
+        assert time.monotonic() < deadline and reaping.poll() is None, "it never began"
+        time.sleep(0.01)
+    reaping.kill()
+    reaping.wait(timeout=10)
+    # Its claims last lifecycle.CLAIM_SECONDS: as if they had passed.
+    Box.objects.filter(pk__in=[b.pk for b in boxes]).exclude(claim_token="").update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    reaper.reap()
+    for box in boxes:
+        box.refresh_from_db()
+        assert box.state == Box.State.STOPPED and not box.claim_token, box
+        assert docker_engine.container_state(box.container_name) is None
+        assert docker_engine.volume_exists(box.volume_name), "the home is kept"
+    reliability.survived(
+        "a reaper killed (SIGKILL) while it stops boxes",
+        "nothing: a box it was stopping stays stopped, or starts again on use",
+        "once its claims lapse (120 s), the next pass stops what is left; rows and engine agree",
+    )

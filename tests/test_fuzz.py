@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dotfiles import files
 from tests import reliability
 from tests.terminal_client import TerminalClient
 from workspaces import access
@@ -144,6 +145,43 @@ def test_json_bodies(mallory, no_errors_logged, path, method):
 
     check()
     reliability.tried("JSON bodies", f"{method} {path}", EXAMPLES)
+
+
+def test_bodies_that_are_not_json_objects_on_ones_own_things(make_user, no_errors_logged):
+    """Where the user's own objects are found first, the body is read next:
+    bytes that are not JSON, and JSON that is not an object, are refused there."""
+    from workspaces.models import Workspace
+
+    owner = make_user()
+    client = Client(raise_request_exception=True)
+    client.force_login(owner)
+    workspace = Workspace.objects.create(user=owner, spoon="p", branch="main")
+    files.save_file(owner, ".toolrc", b"on\n", False)
+    own = [
+        (f"/api/workspaces/{workspace.pk}/runs/", "POST"),
+        ("/api/dotfiles/files/.toolrc", "PUT"),
+        ("/api/dotfiles/config", "PUT"),
+        ("/api/previews/ports/3000", "PUT"),
+    ]
+    not_objects = st.one_of(
+        RAW.filter(bool),
+        JSON.filter(lambda v: not isinstance(v, dict)).map(lambda v: json.dumps(v).encode()),
+    )  # fmt: skip (an empty body is an empty object)
+
+    @FUZZ
+    @given(body=not_objects, where=st.sampled_from(own))
+    def check(body, where):
+        path, method = where
+        answer = client.generic(method, path, body, content_type="application/json")
+        assert 400 <= answer.status_code < 500, (path, body[:200], answer.content[:300])
+
+    check()
+    for path, method in own:
+        reliability.tried(
+            "bodies that are not JSON objects",
+            f"{method} {path.replace(str(workspace.pk), '<own id>')}",
+            EXAMPLES // len(own),
+        )
 
 
 FORMS = [

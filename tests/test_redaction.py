@@ -32,6 +32,20 @@ def test_a_value_is_masked_wherever_the_pieces_split_it(before, after, cuts):
     assert SECRET not in stored and stored.count(MASK) >= 1
 
 
+@pytest.mark.parametrize(
+    "values, pieces, stored",
+    [
+        (["pass", "password123"], ["my pass", "word123 ok"], f"my {MASK} ok"),
+        (["abcd", "xabcdy"], ["-xabcd", "y-"], f"-{MASK}-"),
+        (["abcd", "xabcdy"], ["-xabcd", "z-"], f"-x{MASK}z-"),
+        (["line1\nline2"], ['{"text": "line1', '\\nline2"}'], f'{{"text": "{MASK}"}}'),
+    ],
+)
+def test_a_value_inside_another_or_escaped_as_json_is_masked_whole(values, pieces, stored):
+    redactor = Redactor(values)
+    assert "".join(redactor.feed(p) for p in pieces) + redactor.flush() == stored
+
+
 def test_the_longer_value_wins_and_short_ones_stay():
     redactor = Redactor(["abcd", "abcdefgh", "on"])
     assert redactor.redact("x abcdefgh y abcd z on") == f"x {MASK} y {MASK} z on"

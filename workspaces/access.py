@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,14 +98,14 @@ def _count_one_more(user) -> None:
     page asks for one per socket it opens, a script in a loop for many more."""
     now = timezone.now()
     most = settings.SPOON_TICKETS_PER_MINUTE
-    if (
-        IssuedTicket.objects.filter(user=user, issued_at__gt=now - timedelta(minutes=1)).count()
-        >= most
-    ):
-        raise TooManyTickets(
-            f"You asked for {most} tickets within a minute, as many as one may: wait a moment."
-        )
-    IssuedTicket.objects.create(user=user)
+    recent = IssuedTicket.objects.filter(user=user, issued_at__gt=now - timedelta(minutes=1))
+    with transaction.atomic():  # the user's row locked: requests at once count in turn
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        if recent.count() >= most:
+            raise TooManyTickets(
+                f"You asked for {most} tickets within a minute, as many as one may: wait a moment."
+            )
+        IssuedTicket.objects.create(user=user)
     IssuedTicket.objects.filter(issued_at__lt=now - timedelta(minutes=2)).delete()
 
 

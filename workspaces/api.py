@@ -1,14 +1,12 @@
 """`/api/workspaces/<id>/runs/`: list, start and cancel runs (session auth and
 CSRF); errors answer {"error": "...", "field": "..."}."""
 
-import json
-
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 
 from boxes import stacks
-from spoon.json_api import api, error
+from spoon.json_api import api, body, error
 from workspaces import access, runs
 from workspaces.models import Agent, Run, Workspace
 
@@ -54,9 +52,7 @@ def run_list(request, workspace_id):
         found = workspace.runs.all()[:50]
         return JsonResponse({"runs": [describe(r, with_output=False) for r in found]})
     try:
-        data = json.loads(request.body or b"{}")
-        if not isinstance(data, dict):
-            return error("The body must be a JSON object.", "body")
+        data = body(request)
         if not isinstance(data.get("image", ""), str):
             return error("image must be the name of an offered image.", "image")
         try:
@@ -79,7 +75,7 @@ def run_list(request, workspace_id):
         return error(exc.messages[0], "argv", status=409)
     except ValidationError as exc:
         field = getattr(exc, "field", None) or ("prompt" if "prompt" in data else "argv")
-        return error(exc.messages[0], field)
+        return error(exc.messages[0], field, status=getattr(exc, "status", 400))
     return JsonResponse(describe(run), status=201)
 
 

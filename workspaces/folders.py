@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from boxes import commands, naming
+from boxes import commands, lifecycle, naming, quota
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
 from workspaces.models import Agent, Workspace
@@ -77,6 +77,7 @@ def create_workspace(
     taken = ValidationError({"branch": f"You have a workspace {spoon}/{branch} already."})
     if Workspace.objects.filter(user=user, spoon=spoon, branch=branch).exists():
         raise taken
+    quota.refuse_if_over(lifecycle.box_for(user), "A new workspace")
     workspace = Workspace(user=user, spoon=spoon, branch=branch, repo_url=repo_url, image=image)
     holder = f"making workspace {workspace.relative_path}"
     preferred = workspace.image_ref

@@ -12,7 +12,7 @@ from django.db.models import Max, Sum
 from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
-from boxes import carriers, commands, docker_engine, images, lifecycle, processes
+from boxes import carriers, commands, docker_engine, images, lifecycle, processes, quota
 from boxes.models import Lease, RegisteredImage
 from boxes.use import using_box
 from dotfiles.redaction import Redactor
@@ -52,6 +52,7 @@ def start_run(
     run's > the workspace's > the user's > SPOON_JOB_IMAGE); a missing one
     makes a failed run that says so."""
     run = Run(workspace=workspace, argv=validate_argv(argv), explore=explore)
+    quota.refuse_if_over(lifecycle.box_for(workspace.user), "A new run")
     run.image = _needed_image(workspace, image.ref if image else "")
     return _start(workspace, run)
 
@@ -71,6 +72,7 @@ def start_agent_turn(
     if agent is None:
         raise ValidationError("No agent is registered; add one in the admin.")
     box = lifecycle.box_for(workspace.user)
+    quota.refuse_if_over(box, "A new agent turn")
     credentials.refuse_if_surely_missing(agent, box)
     explicit = image.ref if image else agent.image
     try:
