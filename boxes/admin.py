@@ -5,6 +5,7 @@ read-only: editing them would lie about it."""
 import contextvars
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.urls import reverse
@@ -183,6 +184,8 @@ class BoxAdmin(admin.ModelAdmin):
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)
+        if settings.SPOON_HOME_QUOTA_BYTES is None:
+            shown = tuple(name for name in shown if name != "home")  # a narrower list
         if request.user.has_perm("boxes.open_user_terminal"):
             shown = (*shown, "open_terminal")
         return shown

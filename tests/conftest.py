@@ -286,4 +286,7 @@ def pytest_sessionfinish(session, exitstatus):
     whole = not session.config.args or session.config.args == ["tests"]
     keyword = session.config.getoption("keyword") or session.config.getoption("markexpr")
     if exitstatus == 0 and whole and not keyword and reliability.anything():
-        reliability.write()
+        if reliability.write():
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"{reliability.PAGE} changed: commit it with this change")

@@ -70,5 +70,10 @@ def page() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write() -> None:
-    PAGE.write_text(page())
+def write() -> bool:
+    """Write the page; whether it changed (then it wants committing)."""
+    text = page()
+    if PAGE.exists() and PAGE.read_text() == text:
+        return False
+    PAGE.write_text(text)
+    return True
