@@ -1,11 +1,13 @@
 """The home quota (SPOON_HOME_QUOTA): how much a user's home may take on the
 host's disk.
 
-The engine's local volumes cannot be given a size, so Spoon measures (du in
-the box) each running box at most every SPOON_HOME_MEASURE_SECONDS, in the
-reaper's passes. Past the quota, new runs, agent turns, workspaces and
-dotfiles applies are refused with a sentence; the terminal still opens, so
-the user can make room, and says how full the home is from WARN_AT on."""
+The engine's local volumes cannot be given a size, so Spoon measures (du,
+as root in the box) each running box every SPOON_HOME_MEASURE_SECONDS, in
+the reaper's passes, a few at a time: a home can outgrow its quota between
+two measurements, and one du may take SPOON_DOCKER_TIMEOUT. Past the quota,
+new runs, agent turns, workspaces and dotfiles applies are refused with a
+sentence; the terminal still opens, so the user can make room, and says
+how full the home is from WARN_AT on."""
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

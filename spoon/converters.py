@@ -5,7 +5,7 @@ from django.urls import register_converter
 
 class IdConverter:
     """A row's id in a URL: ASCII digits that fit a 64-bit column. Longer
-    ones match no route (a 404), where <id:> would reach the database and
+    ones match no route (a 404), where <int:> would reach the database and
     overflow there (a 500)."""
 
     regex = "[0-9]{1,18}"

@@ -136,7 +136,9 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A page in a fresh context; anything Spoon's Content-Security-Policy
-    refused while the test ran fails it (the pages must work under it)."""
+    refused while the test ran fails it (the pages must work under it). The
+    policy allows no eval: give wait_for_function a function, not an
+    expression (Playwright evals those in the page)."""
     context = browser.new_context()
     page = context.new_page()
     refused = []

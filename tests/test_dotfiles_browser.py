@@ -110,7 +110,7 @@ def test_setup_arguments_answer_the_question_a_warning_pointed_at(
     assert "running install.sh --force two words" in page.locator("[data-log]").inner_text()
 
     page.reload()
-    page.wait_for_function("document.querySelector('#setup_args').value !== ''")
+    page.wait_for_function("() => document.querySelector('#setup_args').value !== ''")
     assert page.input_value("#setup_args") == '--force "two words"'
     page.evaluate("document.querySelector('#setup_args').value = '--ok \\u0007bell'")
     page.click("[data-config] button[type=submit]")

@@ -45,7 +45,7 @@ def test_the_terminal_fills_the_window_and_refits(spoon_server, page, new_user_l
     wait_connected(page)
     wide = page.evaluate("[window.spoonTerminal.cols, window.spoonTerminal.rows]")
     page.set_viewport_size({"width": 700, "height": 500})
-    page.wait_for_function(f"window.spoonTerminal.cols < {wide[0]}")
+    page.wait_for_function(f"() => window.spoonTerminal.cols < {wide[0]}")
     narrow = page.evaluate("[window.spoonTerminal.cols, window.spoonTerminal.rows]")
     assert narrow[0] < wide[0] and narrow[1] < wide[1]
     screen = page.locator(".xterm-screen").bounding_box()
