@@ -3,26 +3,23 @@ host's disk.
 
 The engine's local volumes cannot be given a size, so Spoon measures (du,
 as root in the box) each running box every SPOON_HOME_MEASURE_SECONDS, in
-the reaper's passes, a few at a time: a home can outgrow its quota between
+the reaper's passes, beside its stops: a home can outgrow its quota between
 two measurements, and one du may take SPOON_DOCKER_TIMEOUT. Past the quota,
 new runs, agent turns, workspaces and dotfiles applies are refused with a
 sentence; the terminal still opens, so the user can make room, and says
 how full the home is from WARN_AT on."""
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.utils import timezone
 
 from boxes import docker_engine
 from boxes.models import Box
 
 WARN_AT = 0.9  # of the quota
-MEASURING_AT_ONCE = 4
 REMEASURE_AFTER = 10  # seconds: a refusal measures again when the figure is older
 
 
@@ -89,26 +86,13 @@ def measure(box: Box) -> Usage:
     return usage(box)
 
 
-def measure_due() -> list[str]:
-    """Measure each running box not measured for SPOON_HOME_MEASURE_SECONDS
-    (only with a quota set), a few at a time; a line for each home over its
-    quota, or that could not be measured."""
+def due() -> list[Box]:
+    """The running boxes not measured for SPOON_HOME_MEASURE_SECONDS (none
+    without a quota): the reaper measures them in its pass."""
     if settings.SPOON_HOME_QUOTA_BYTES is None:
         return []
-    due = timezone.now() - timedelta(seconds=settings.SPOON_HOME_MEASURE_SECONDS)
-    boxes = list(Box.objects.filter(state=Box.State.RUNNING).exclude(home_measured_at__gt=due))
-
-    def one(box: Box) -> str:
-        try:
-            found = measure(box)
-        except docker_engine.EngineError as exc:
-            return f"could not measure the home of {box.container_name}: {exc}"
-        finally:
-            connections.close_all()
-        return f"the home of {box.container_name} is over its quota: {found}" if found.over else ""
-
-    with ThreadPoolExecutor(max_workers=MEASURING_AT_ONCE) as pool:
-        return [line for line in pool.map(one, boxes) if line]
+    since = timezone.now() - timedelta(seconds=settings.SPOON_HOME_MEASURE_SECONDS)
+    return list(Box.objects.filter(state=Box.State.RUNNING).exclude(home_measured_at__gt=since))
 
 
 def note(box: Box) -> str:

@@ -80,6 +80,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
         else:
             report.kept += 1
     orphans = [c for name, c in containers.items() if name not in owned]
+    unmeasured = [box for box in quota.due() if box not in idle]
 
     if dry_run:
         report.lines += [
@@ -98,6 +99,7 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
             )
             marked = list(pool.map(_in_thread(_mark_stopped_if_gone), vanished))
             removed = list(pool.map(_in_thread(_remove_orphan), orphans))
+            measured = list(pool.map(_in_thread(quota.measure), unmeasured))
         for box, done in zip(idle, stopped, strict=True):
             if isinstance(done, Exception):
                 report.failed += 1
@@ -124,9 +126,13 @@ def reap(idle_seconds: int | None = None, dry_run: bool = False) -> ReapReport:
             report.orphans_removed += 1
             volume = Box(username=container.labels.get(labels.USER, "?")).volume_name
             report.lines.append(f"removed orphan {container.name} (no user; volume {volume} kept)")
+        for box, found in zip(unmeasured, measured, strict=True):
+            if isinstance(found, Exception):
+                report.lines.append(f"could not measure the home of {box.container_name}: {found}")
+            elif found.over:
+                report.lines.append(f"the home of {box.container_name} is over its quota: {found}")
 
     if not dry_run:
-        report.lines += quota.measure_due()
         for _, lines in signals.reap_pass.send(sender=Box):
             report.lines += lines or []
     used = docker_engine.calls - calls_before

@@ -3,6 +3,7 @@ connect (the page's own origin, port included), what an unknown address
 gets (a quiet refusal), and what an error inside a consumer does (ends that
 one connection and lets go of everything it held)."""
 
+import asyncio
 import contextlib
 import logging
 import urllib.parse
@@ -12,17 +13,12 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from previews.gate import header
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 INTERNAL_ERROR = 1011
-
-
-def _header(scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _host_and_port(netloc: str, scheme: str) -> tuple[str, str]:
@@ -48,6 +44,12 @@ def same_origin(origin: str | None, host_header: str | None) -> bool:
     return origin_host == _host_and_port(host_header, parsed.scheme)
 
 
+def _ended_by(scope, error: Exception) -> None:
+    """One line, no traceback: anyone can make a connection fail."""
+    logger.error("%s: connection ended by %s: %s", scope.get("path"), type(error).__name__,
+                 str(error)[:200])  # fmt: skip
+
+
 class SameOriginOnly:
     """A foreign Origin never connects: the session cookie alone would not stop
     cross-site WebSocket hijacking. Refused before the handshake (403)."""
@@ -56,7 +58,7 @@ class SameOriginOnly:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if same_origin(_header(scope, b"origin"), _header(scope, b"host")):
+        if same_origin(header(scope, b"origin"), header(scope, b"host")):
             return await self.app(scope, receive, send)
         logger.info("%s: WebSocket from a foreign origin refused", scope.get("path"))
         return await WebsocketDenier()(scope, receive, send)
@@ -88,8 +90,7 @@ class EndsCleanly:
         except StopConsumer:
             pass
         except Exception as exc:
-            logger.error("%s: connection ended by %s: %s", scope.get("path"), type(exc).__name__,
-                         str(exc)[:200])  # fmt: skip
+            _ended_by(scope, exc)
             with contextlib.suppress(Exception):
                 await send({"type": "websocket.close", "code": INTERNAL_ERROR})
         finally:
@@ -99,6 +100,21 @@ class EndsCleanly:
                     await self.disconnect(INTERNAL_ERROR)
                 except Exception:
                     logger.exception("%s: letting go after an error failed", scope.get("path"))
+
+    def background(self, work) -> asyncio.Task:
+        """A task of this connection's: an error in it ends the connection
+        as one in a handler does (1011, a line in the log)."""
+
+        async def ended_by_errors():
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _ended_by(self.scope, exc)
+                await self.close(code=INTERNAL_ERROR)
+
+        return asyncio.create_task(ended_by_errors())
 
     async def converse(self, scope, receive, send):
         await super().__call__(scope, receive, send)

@@ -11,7 +11,6 @@ rules as the terminal; the ticket names the run's workspace."""
 
 import asyncio
 import json
-import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models.functions import Substr
@@ -19,8 +18,6 @@ from django.db.models.functions import Substr
 from spoon.websockets import EndsCleanly
 from workspaces import access, fanout
 from workspaces.models import Run, RunChunk
-
-logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2  # reading the database, when nothing is fanned out
 QUIET_SECONDS = 5.0  # with fan-out: read it anyway after this long without news
@@ -44,18 +41,7 @@ class RunStreamConsumer(EndsCleanly, AsyncWebsocketConsumer):
             # Joined before the first read: nothing appended after it is missed.
             self.group = fanout.group(run.pk)
             await self.channel_layer.group_add(self.group, self.channel_name)
-        self.follower = asyncio.create_task(self.follow_or_end(run.pk))
-
-    async def follow_or_end(self, run_id: int):
-        """follow(), and an error there ends the socket as one in a handler
-        would (spoon.websockets.EndsCleanly): 1011 and a line in the log."""
-        try:
-            await self.follow(run_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.error("run %s stream ended by %s: %s", run_id, type(exc).__name__, exc)
-            await self.close(code=1011)
+        self.follower = self.background(self.follow(run.pk))
 
     async def follow(self, run_id: int):
         self.sent_chars, self.seq, said = 0, 0, None
