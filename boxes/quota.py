@@ -96,7 +96,11 @@ def due() -> list[Box]:
 
 
 def note(box: Box) -> str:
-    """What the terminal's status line says of the home, when it is nearly full."""
+    """What the terminal's status line says of the home, when it is nearly
+    full, by its latest measurement (read again; none without a quota)."""
+    if settings.SPOON_HOME_QUOTA_BYTES is None:
+        return ""
+    box.home_bytes = Box.objects.filter(pk=box.pk).values_list("home_bytes", flat=True).first()
     found = usage(box)
     if found.over:
         return (

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from boxes import audit, docker_engine, leases, lifecycle, quota
-from boxes.models import Box, Lease
+from boxes.models import Lease
 from boxes.use import using_box_async
 from dotfiles.models import DotfilesRun
 from spoon.websockets import EndsCleanly
@@ -50,11 +50,7 @@ def watched(box, own: bool) -> tuple[float | None, list[str], str]:
             name, _, mode = holder.partition(", ")
             how = "and can type" if mode == "typing" else "read-only"
             watchers.append(f"Staff ({name}) have this terminal open, {how}.")
-    home = ""
-    if own:
-        box.home_bytes = Box.objects.filter(pk=box.pk).values_list("home_bytes", flat=True).first()
-        home = quota.note(box)
-    return leases.idle_stop_in(box), watchers, home
+    return leases.idle_stop_in(box), watchers, quota.note(box) if own else ""
 
 
 def session_and_cwd(box, workspace) -> tuple[str, str]:
