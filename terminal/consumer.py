@@ -205,6 +205,8 @@ class TerminalConsumer(EndsCleanly, AsyncWebsocketConsumer):
             await self.status("idle", " ".join([self.idle_note, *parts]))
         elif self.watchers:
             await self.status("watched", " ".join(parts))
+        elif self.home_note:  # shown as a warning, not as all being well
+            await self.status("warned", " ".join(parts))
         else:
             await self.status("connected", " ".join(["Connected.", *parts]) if parts else "")
 

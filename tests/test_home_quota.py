@@ -78,4 +78,6 @@ async def test_the_terminal_says_when_the_home_is_nearly_full(
     while not any("Your home is nearly full" in d for d in client.details):
         assert asyncio.get_running_loop().time() < deadline, client.details
         await client.read(timeout=0.5)
+    warned = [s for s, d in zip(client.statuses, client.details, strict=True) if "nearly full" in d]
+    assert warned[-1] == "warned", "shown as a warning, not as all being well"
     await client.close()

@@ -25,6 +25,7 @@ const STATUS_TEXT = {
   closed: "Disconnected",
   idle: "Idle: your box stops soon unless you type.",
   watched: "Staff have this terminal open.",
+  warned: "Connected, with a warning.",
   stopped: "Your box stopped. Press a key or click here to start it again.",
   failed: "The terminal could not open.",
 };
@@ -186,7 +187,7 @@ export async function startTerminal(root) {
           setStatus(message.state, message.detail);
           // Only a session that lasts resets the backoff: one that ends at once
           // (a shell that cannot start) must not reconnect in a tight loop.
-          if (["connected", "watched", "idle"].includes(message.state)) {
+          if (["connected", "watched", "idle", "warned"].includes(message.state)) {
             clearTimeout(stableTimer);
             stableTimer = setTimeout(() => (backoff = 500), STABLE_AFTER);
           }
