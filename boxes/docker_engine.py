@@ -355,6 +355,53 @@ def network_options(name: str) -> dict[str, str]:
     return _call(_client().api.inspect_network, name).get("Options") or {}
 
 
+def network_bridge(name: str) -> tuple[str, bool]:
+    """The host interface a bridge network's containers come in on (the
+    engine names it br-<first 12 of its id> unless told otherwise), and
+    whether the network has IPv6."""
+    network = _call(_client().api.inspect_network, name)
+    options = network.get("Options") or {}
+    bridge = options.get("com.docker.network.bridge.name") or f"br-{network['Id'][:12]}"
+    return bridge, bool(network.get("EnableIPv6"))
+
+
+def run_on_engine_host(image: str, argv: list[str], labels: dict[str, str]) -> str:
+    """Run argv with the engine host's own programs on its own network stack
+    and return what it printed; EngineError with its error output if it fails.
+
+    A helper container from `image` joins the host's network and chroots
+    into the host's / (read-only but for /run, where iptables keeps its
+    lock), with NET_ADMIN and SYS_CHROOT only. So it also works when Spoon
+    is not root, runs in a container, or uses an engine on another host,
+    and the host's iptables writes the rules in the backend dockerd uses."""
+
+    def run_helper() -> bytes:
+        try:
+            return _client().containers.run(
+                image,
+                argv,
+                entrypoint=["chroot", "/host"],
+                user="0",
+                network_mode="host",
+                cap_drop=["ALL"],
+                cap_add=["NET_ADMIN", "SYS_CHROOT"],
+                security_opt=["no-new-privileges"],
+                volumes={
+                    "/": {"bind": "/host", "mode": "ro"},
+                    "/run": {"bind": "/host/run", "mode": "rw"},
+                },
+                labels=labels,
+                remove=True,
+                stdout=True,
+                stderr=True,
+            )
+        except docker_errors.ContainerError as exc:
+            said = (exc.stderr or b"").decode(errors="replace").strip()
+            raise EngineError(f"{argv[0]} exited with {exc.exit_status}: {said[-500:]}") from exc
+
+    return _call(run_helper).decode(errors="replace")
+
+
 # Boxes: the containers Spoon owns
 
 

@@ -30,6 +30,10 @@ def of_network() -> dict[str, str]:
     return {"spoon.network": "1", INSTANCE: settings.SPOON_INSTANCE}
 
 
+def of_helper(purpose: str) -> dict[str, str]:
+    return {"spoon.helper": purpose, INSTANCE: settings.SPOON_INSTANCE}
+
+
 def this_installations_boxes() -> dict[str, str]:
     """What every box of this installation carries: the filter that lists them."""
     return {"spoon.box": "1", INSTANCE: settings.SPOON_INSTANCE}

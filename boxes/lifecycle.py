@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from boxes import docker_engine, images, labels, leases, signals
+from boxes import docker_engine, egress, images, labels, leases, signals
 from boxes.models import Box
 from boxes.naming import linux_name, numbered
 
@@ -227,14 +227,18 @@ def _home_mount(box: Box) -> dict:
     return {"type": "volume", "source": box.volume_name, "target": box.home}
 
 
-def _network(box: Box) -> str:
+def _network(image_id: str) -> str:
     """none, the engine's bridge, or (the default) Spoon's own network where
-    boxes reach the outside but not each other."""
+    boxes reach the outside but not each other, nor this host (egress)."""
     network = settings.SPOON_BOX_NETWORK
     if network == "host" or network.startswith("container:"):
         raise BoxError(f"SPOON_BOX_NETWORK={network} would share a network stack; refused.")
     if network not in ("none", "bridge"):
         docker_engine.ensure_isolated_network(network, labels=labels.of_network())
+    try:
+        egress.ensure(network, image_id)
+    except egress.EgressError as exc:
+        raise BoxError(str(exc)) from exc
     return network
 
 
@@ -246,7 +250,7 @@ def cpu_limit() -> float:
 
 
 def _create_container(box: Box, ref: str, image_id: str) -> None:
-    network = _network(box)
+    network = _network(image_id)
     mounts = [_home_mount(box)]
     if settings.SPOON_BOX_DOCKER_SOCKET:
         socket_path = settings.SPOON_BOX_DOCKER_SOCKET

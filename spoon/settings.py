@@ -297,6 +297,13 @@ SPOON_HOME_MEASURE_SECONDS = env.int("SPOON_HOME_MEASURE_SECONDS", default=300)
 # user's box cannot reach services in another's; "bridge" is the engine's
 # shared one, "none" cuts boxes off (the tests use it).
 SPOON_BOX_NETWORK = env.str("SPOON_BOX_NETWORK", default="spoon-boxes")
+# What boxes on it may reach besides the internet: neither this host's own
+# addresses nor link-local ones (cloud metadata) unless listed here.
+SPOON_BOX_EGRESS = env.list("SPOON_BOX_EGRESS", default=[])
+if set(SPOON_BOX_EGRESS) - {"host", "link-local"}:
+    raise ImproperlyConfigured(
+        f"SPOON_BOX_EGRESS={','.join(SPOON_BOX_EGRESS)!r}: list only host and link-local."
+    )
 # A sandboxing runtime (runsc, sysbox-runc); unset means the engine's default.
 SPOON_BOX_RUNTIME = env.str("SPOON_BOX_RUNTIME", default="")
 # Passwordless sudo in the box. It needs no-new-privileges off and root's

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from boxes import commands, docker_engine, images, leases, lifecycle
+from boxes import commands, docker_engine, egress, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
 from boxes.use import using_box
@@ -336,12 +336,16 @@ def test_boxes_get_a_network_where_they_cannot_reach_each_other(engine, make_use
         assert info["HostConfig"]["NetworkMode"] == "spoon-test-isolated"
         options = docker_engine.network_options("spoon-test-isolated")
         assert options["com.docker.network.bridge.enable_icc"] == "false"
+        bridge, _ = docker_engine.network_bridge("spoon-test-isolated")
+        written = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+        assert f"-A INPUT -i {bridge} -j {egress.chain_for(bridge)}" in written, "kept off the host"
         settings.SPOON_BOX_NETWORK = "host"
         with pytest.raises(lifecycle.BoxError, match="refused"):
             lifecycle.recreate_box(box)
     finally:
         settings.SPOON_BOX_NETWORK = "none"
         docker_engine.remove_container(box.container_name)
+        egress.remove("spoon-test-isolated", settings.SPOON_JOB_IMAGE)
         docker_engine.remove_network("spoon-test-isolated")
 
 

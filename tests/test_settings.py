@@ -93,6 +93,18 @@ def test_production_refuses_a_placeholder_secret_key(tmp_path):
     assert "SECRET_KEY is too short for production" in result.stderr
 
 
+def test_an_egress_allowance_spoon_does_not_know_is_refused(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_BOX_EGRESS="host,everything"),
+    )
+    assert result.returncode != 0
+    assert "SPOON_BOX_EGRESS='host,everything': list only host and link-local." in result.stderr
+
+
 def test_production_passes_check_deploy(tmp_path):
     env = bare_env(
         SPOON_DATA_DIR=str(tmp_path),
