@@ -309,9 +309,12 @@ async def stream(
     lost = no_jobs or (detached and re.search(rb"spoon-job: (lost|no such job)", job_said))
     # Killed (137, 143) or cut off: was it the box that went away under it?
     if broken is not None or code is None or code in (137, 143) or lost:
-        found = await _box_after_kill(box)
-        if found is None or not found.running or _replaced(box, found):
-            reason = await asyncio.to_thread(lifecycle.stop_reason, box)
+        try:
+            reason = await _why_the_box_went(box, wait_for_engine=detached)
+        except docker_engine.EngineError as exc:
+            yield _engine_failure(box, exc, started)
+            return
+        if reason is not None:
             why = f"The command did not finish: its box was {reason} while it ran."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
@@ -342,17 +345,16 @@ async def _engine_back(seconds: float) -> bool:
     return False
 
 
-def _replaced(box: Box, found: docker_engine.ContainerState) -> bool:
-    """Another container by the box's name: it was recreated under the command."""
-    return bool(box.container_id) and found.id != box.container_id
-
-
-async def _box_after_kill(box: Box):
-    """The box's state a moment after its command was killed: a box being
-    removed still says running for a little while after its processes die."""
-    for _ in range(5):
-        found = await asyncio.to_thread(docker_engine.container_state, box.container_name)
-        if found is None or not found.running or _replaced(box, found):
-            return found
-        await asyncio.sleep(0.2)
-    return found
+async def _why_the_box_went(box: Box, wait_for_engine: bool) -> str | None:
+    """Why the box stopped under a command cut off, or None while it runs. The
+    engine may be going down just then, or answer once more as it goes: with
+    wait_for_engine it is asked until it answers for good, as a job outlives
+    the engine when its box does."""
+    deadline = time.monotonic() + (ENGINE_BACK_SECONDS if wait_for_engine else 0)
+    while True:
+        try:
+            return await asyncio.to_thread(lifecycle.stopped_because, box)
+        except docker_engine.EngineUnreachable:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(1)

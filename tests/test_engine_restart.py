@@ -1,5 +1,5 @@
-"""The Docker Engine restarted under open terminals and a run: each ends
-honestly, nothing holds the box for ever, and the next terminal opens as
+"""The Docker Engine restarted under open terminals, a run and a dotfiles
+apply: each ends honestly, nothing holds the box for ever, and the next terminal opens as
 usual. The engine restarted is the machine's own (root, dockerd started by
 scripts/ensure-docker or systemd): this module runs last (conftest)."""
 
@@ -14,7 +14,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from boxes import docker_engine
-from boxes.models import Lease
+from boxes.models import Box, Lease
+from dotfiles import materialize
+from dotfiles.models import DotfilesRun
 from tests import reliability
 from tests.support import REPO
 from tests.terminal_client import TerminalClient
@@ -45,22 +47,40 @@ async def opened(user, cookie) -> TerminalClient:
     return client
 
 
+async def until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await sync_to_async(condition)():
+        assert time.monotonic() < deadline, f"{condition.__name__} within {timeout} s"
+        await asyncio.sleep(0.2)
+
+
+def slow_apply(user, sh) -> DotfilesRun:
+    """An apply whose install script is still running."""
+    from tests.test_dotfiles_apply import configure, make_repo
+
+    box = Box.objects.get(user=user)
+    install = "#!/bin/sh\necho applying\nsleep 120\n"
+    configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
+    return materialize.apply_in_background(user, DotfilesRun.Trigger.APPLY_NOW)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="restarting the machine's dockerd needs root")
-async def test_a_restarted_engine_ends_terminals_and_a_run_honestly(
-    workspace, session_cookie, wait_for_run
+async def test_a_restarted_engine_ends_terminals_a_run_and_an_apply_honestly(
+    workspace, session_cookie, wait_for_run, settings, sh
 ):
+    settings.SPOON_DOTFILES_URL_SCHEMES = ["file"]  # a repository made in the box
     user = workspace.user
     cookie = await sync_to_async(session_cookie)(user)
     terminals = [await opened(user, cookie), await opened(user, cookie)]
     run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", "echo begun; sleep 120"])
+    apply = await sync_to_async(slow_apply)(user, sh)
 
     def begun() -> bool:
         run.refresh_from_db()
-        return "begun" in run.output
+        apply.refresh_from_db()
+        return "begun" in run.output and "applying" in apply.log
 
-    while not await sync_to_async(begun)():
-        await asyncio.sleep(0.2)
-
+    await until(begun, timeout=60)
     await asyncio.to_thread(restart_engine)
 
     for terminal in terminals:
@@ -70,6 +90,16 @@ async def test_a_restarted_engine_ends_terminals_and_a_run_honestly(
     run = await sync_to_async(wait_for_run)(run, timeout=120)
     assert run.status == run.Status.FAILED
     assert run.error.startswith("The command did not finish"), run.error
+
+    def applied() -> bool:
+        apply.refresh_from_db()
+        return apply.status != DotfilesRun.Status.RUNNING
+
+    await until(applied, timeout=180)
+    assert apply.status == DotfilesRun.Status.FAILED, apply.log
+    assert "spoon: The command did not finish: its box was" in apply.log, apply.log
+    assert [step["step"] for step in apply.steps] == ["bash_profile", "repository", "overlay"]
+    assert "spoon: The box " in apply.log and "is not running" in apply.log, "the overlay's end"
     live = Lease.objects.live().filter(box__user=user)
     assert not await live.aexists(), [lease async for lease in live]
 
@@ -78,8 +108,8 @@ async def test_a_restarted_engine_ends_terminals_and_a_run_honestly(
     await again.read_until(b"back-42")
     await again.close()
     reliability.survived(
-        "dockerd restarted under two terminals and a run",
-        "the terminals close, reconnect and come back (the box starts again); the run fails "
-        '"The command did not finish: ..."',
-        "the run's end; no lease outlives them",
+        "dockerd restarted under two terminals, a run and a dotfiles apply",
+        "the terminals close, reconnect and come back (the box starts again); the run and "
+        'the apply fail with "The command did not finish: ..."',
+        "the run's and the apply's ends; no lease outlives them",
     )
