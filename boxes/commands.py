@@ -191,6 +191,7 @@ async def stream(
     token: str | None = None,
     silence: float | None = None,
     detached: bool = False,
+    refollows: int = 3,
 ) -> AsyncIterator[bytes | Result]:
     """Yield output chunks as they come, then the Result. Leaving the loop
     early ends the process in the box, and so do `timeout` (seconds in all)
@@ -202,7 +203,9 @@ async def stream(
     the command runs on, its output and exit status kept in the home. Asked
     again with the same token, it follows the job from its first output
     instead of starting it twice; with argv None it only follows, and a job
-    that never started is "lost" like one its box stopped under."""
+    that never started is "lost" like one its box stopped under. A follow
+    cut off while the box runs on (an engine restarted with live-restore)
+    is followed again, up to `refollows` times, from where it was."""
     started = time.monotonic()
     if detached:
         given = ["--input"] if input is not None else []
@@ -247,6 +250,7 @@ async def stream(
     broken: Exception | None = None
     deadline = started + timeout if timeout else None
     last_output = started
+    sent = 0
     try:
         while True:
             now = time.monotonic()
@@ -271,6 +275,7 @@ async def stream(
             last_output = time.monotonic()
             if len(first_output) < 4096:
                 first_output += data[:4096]
+            sent += len(data)
             yield data
         finished = True
     finally:
@@ -297,8 +302,10 @@ async def stream(
         # The engine restarted under the job: did its box live through it?
         code, broken = None, exc
     except docker_engine.EngineError as exc:
-        yield _engine_failure(box, exc, started)
-        return
+        if not detached:
+            yield _engine_failure(box, exc, started)
+            return
+        code, broken = None, exc  # the exec is gone, and perhaps not the job
     no_jobs = detached and f"command not found: {JOB_RUNNER}".encode() in job_said
     if no_jobs and argv:
         # A box on an image from before spoon-job: attached, as before it.
@@ -322,6 +329,12 @@ async def stream(
             why = "The command did not finish: it was killed, or never started, and left no status."
             yield Result(ENGINE_FAILED, b"", duration, why)
             return
+        if detached and refollows and b"spoon-job: exit" not in job_said:
+            # The box runs on, and so may the job: follow it again.
+            again = _followed_again(box, token, sent, started, timeout, silence, refollows - 1)
+            async for item in again:
+                yield item
+            return
         if broken is not None or code is None:
             why = f"The command did not finish: the stream broke ({broken})."
             yield Result(ENGINE_FAILED, b"", duration, why)
@@ -331,6 +344,32 @@ async def stream(
         yield Result(code, b"", duration, why)
         return
     yield Result(code, b"", duration, _error_for(code, bytes(first_output), argv or [token]))
+
+
+async def _followed_again(
+    box: Box,
+    token: str,
+    skip: int,
+    started: float,
+    timeout: float | None,
+    silence: float | None,
+    refollows: int,
+) -> AsyncIterator[bytes | Result]:
+    """A job followed again from its first output, less the `skip` bytes
+    already had, within what is left of its timeout."""
+    logger.info("job %s in %s: following it again after %d bytes", token, box, skip)
+    left = max(started + timeout - time.monotonic(), 0.001) if timeout else None
+    options = {"timeout": left, "silence": silence, "refollows": refollows}
+    async for item in stream(box, None, token=token, detached=True, **options):
+        if isinstance(item, Result):
+            item.duration = time.monotonic() - started
+            if item.stopped_by == "time":
+                item.error = f"timed out after {timeout:g} s"
+        elif skip:
+            item, skip = item[skip:], max(skip - len(item), 0)
+            if not item:
+                continue
+        yield item
 
 
 async def _engine_back(seconds: float) -> bool:

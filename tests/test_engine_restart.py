@@ -4,6 +4,7 @@ usual. The engine restarted is the machine's own (root, dockerd started by
 scripts/ensure-docker or systemd): this module runs last (conftest)."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -54,12 +55,39 @@ async def until(condition, timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
-def slow_apply(user, sh) -> DotfilesRun:
+def reload_engine(live_restore: bool) -> None:
+    if Path("/run/systemd/system").is_dir():
+        subprocess.run(["systemctl", "reload", "docker"], check=True, timeout=60)
+    else:
+        os.kill(int(PID_FILE.read_text()), signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while docker_engine._client().info()["LiveRestoreEnabled"] != live_restore:
+        assert time.monotonic() < deadline, "dockerd did not reload its configuration"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def live_restore():
+    """The engine keeps containers running while it restarts (daemon.json,
+    reloaded with SIGHUP), and is as it was after the test."""
+    config = Path("/etc/docker/daemon.json")
+    before = config.read_text() if config.exists() else None
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(json.dumps({**json.loads(before or "{}"), "live-restore": True}))
+    reload_engine(live_restore=True)
+    yield
+    # Written, not removed, first: dockerd keeps what it has when the file is gone.
+    config.write_text(before or json.dumps({"live-restore": False}))
+    reload_engine(live_restore=bool(json.loads(before or "{}").get("live-restore")))
+    if before is None:
+        config.unlink()
+
+
+def slow_apply(user, sh, install="#!/bin/sh\necho applying\nsleep 120\n") -> DotfilesRun:
     """An apply whose install script is still running."""
     from tests.test_dotfiles_apply import configure, make_repo
 
     box = Box.objects.get(user=user)
-    install = "#!/bin/sh\necho applying\nsleep 120\n"
     configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
     return materialize.apply_in_background(user, DotfilesRun.Trigger.APPLY_NOW)
 
@@ -112,4 +140,59 @@ async def test_a_restarted_engine_ends_terminals_a_run_and_an_apply_honestly(
         "the terminals close, reconnect and come back (the box starts again); the run and "
         'the apply fail with "The command did not finish: ..."',
         "the run's and the apply's ends; no lease outlives them",
+    )
+
+
+COUNT = "for i in $(seq 1 40); do echo line-$i; sleep 0.2; done"
+COUNTED = "".join(f"line-{i}\n" for i in range(1, 41))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="restarting the machine's dockerd needs root")
+async def test_with_live_restore_a_run_and_an_apply_carry_on_through_a_restart(
+    workspace, session_cookie, wait_for_run, settings, sh, live_restore
+):
+    settings.SPOON_DOTFILES_URL_SCHEMES = ["file"]
+    user = workspace.user
+    cookie = await sync_to_async(session_cookie)(user)
+    terminal = await opened(user, cookie)
+    await terminal.type("echo mark-$((3*3))\r")
+    await terminal.read_until(b"mark-9")
+    run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", COUNT])
+    apply = await sync_to_async(slow_apply)(user, sh, install=f"#!/bin/sh\n{COUNT}\n")
+    box = await Box.objects.aget(user=user)
+    before = docker_engine.container_state(box.container_name).id
+
+    def begun() -> bool:
+        run.refresh_from_db()
+        apply.refresh_from_db()
+        return "line-3\n" in run.output and "line-3\n" in apply.log
+
+    await until(begun, timeout=60)
+    await asyncio.to_thread(restart_engine)
+    after = docker_engine.container_state(box.container_name)
+    assert after.running and after.id == before, "the box lived through it"
+    assert await terminal.wait_closed(timeout=60) in (1000, 1011)
+    again = TerminalClient(cookie, await sync_to_async(access.issue)(user))
+    assert await again.open()
+    await again.read_until(b"mark-9")  # the same tmux, its screen as it was
+    await again.close()
+
+    run = await sync_to_async(wait_for_run)(run, timeout=120)
+    assert run.status == run.Status.SUCCEEDED, run.error
+    assert run.output == COUNTED, "each line once, none lost"
+
+    def applied() -> bool:
+        apply.refresh_from_db()
+        return apply.status != DotfilesRun.Status.RUNNING
+
+    await until(applied, timeout=120)
+    assert apply.exit_code == 0, apply.log
+    assert COUNTED in apply.log and apply.log.count("line-1\n") == 1, apply.log
+    live = Lease.objects.live().filter(box__user=user)
+    assert not await live.aexists(), [lease async for lease in live]
+    reliability.survived(
+        "dockerd restarted with live-restore under a terminal, a run and a dotfiles apply",
+        "the terminal reconnects to the same tmux; the run and the apply carry on and end as "
+        "they would have, their output whole and once",
+        "their real ends; the box is the same container",
     )
