@@ -70,6 +70,10 @@ def box_failed(host: str, reason: str):
     return page(503, "The box could not start", reason, host, "Try again in a moment.", reload=10)
 
 
+def too_many_tickets(host: str, reason: str):
+    return page(429, "Too many sign-ins", reason, host, "This page reloads itself.", reload=30)
+
+
 def foreign_origin(host: str):
     return page(
         403,

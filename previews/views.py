@@ -8,6 +8,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 
 from boxes import lifecycle
 from previews import access, hosts, pages
+from workspaces.access import TooManyTickets, count_ticket
 
 
 @login_required
@@ -20,6 +21,10 @@ def open_preview(request):
     verdict, _ = access.decide(access.Visitor(user_id=request.user.pk), target, fresh=True)
     if verdict != access.ALLOW:
         return answer(pages.missing(target.host))  # exactly as a missing box
+    try:
+        count_ticket(request.user)
+    except TooManyTickets as exc:
+        return answer(pages.too_many_tickets(target.host, exc.message))
     back = request.GET.get("next", "/")
     query = urllib.parse.urlencode({"ticket": access.issue_ticket(request.user, target),
                                     "next": back})  # fmt: skip
@@ -27,5 +32,9 @@ def open_preview(request):
 
 
 def answer(page) -> HttpResponse:
-    status, _, body = page
-    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    status, headers, body = page
+    response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    for name, value in headers:
+        if name == b"retry-after":
+            response["Retry-After"] = value.decode()
+    return response

@@ -98,3 +98,24 @@ def test_a_sign_in_ticket_signs_in_once_on_its_own_host_only(django_user_model):
     SpentTicket.objects.update(spent_at=timezone.now() - timedelta(seconds=3 * 60))
     access.redeem_ticket(access.issue_ticket(user, here), here)
     assert SpentTicket.objects.count() == 1, "nonces no ticket could use any more are pruned"
+
+
+@pytest.mark.django_db
+def test_preview_sign_ins_count_among_a_users_tickets(client, make_user, settings):
+    from boxes import lifecycle
+    from tests import reliability
+
+    settings.SPOON_TICKETS_PER_MINUTE = 3
+    user = make_user()
+    client.force_login(user)
+    host = f"8080--{lifecycle.box_for(user).username}.localhost"
+    answers = [client.get("/previews/open", {"host": host}) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [302, 302, 302, 429]
+    refused = answers[-1]
+    assert b"You asked for 3 tickets within a minute" in refused.content
+    assert refused["Retry-After"] == "30"
+    assert client.post("/terminal/tickets/").status_code == 429, "one count for every kind"
+    reliability.limit(
+        "preview sign-ins", "counted with the WebSocket tickets (`SPOON_TICKETS_PER_MINUTE`)",
+        "429, a page with the sentence, Retry-After",
+    )  # fmt: skip

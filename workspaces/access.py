@@ -81,7 +81,7 @@ def issue(
         raise TicketRefused(4403, "not allowed to open this user's terminal")
     if workspace is not None and workspace.user_id != owner.pk:
         raise TicketRefused(4403, "that workspace belongs to someone else")
-    _count_one_more(user)
+    count_ticket(user)
     payload = {
         "u": user.pk,
         "o": owner.pk,
@@ -93,9 +93,10 @@ def issue(
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
-def _count_one_more(user) -> None:
-    """At most SPOON_TICKETS_PER_MINUTE tickets a minute for each user: a
-    page asks for one per socket it opens, a script in a loop for many more."""
+def count_ticket(user) -> None:
+    """At most SPOON_TICKETS_PER_MINUTE tickets a minute for each user, of
+    every kind (sockets, preview sign-ins): a page asks for one per socket
+    it opens, a script in a loop for many more. TooManyTickets past it."""
     now = timezone.now()
     most = settings.SPOON_TICKETS_PER_MINUTE
     recent = IssuedTicket.objects.filter(user=user, issued_at__gt=now - timedelta(minutes=1))
