@@ -133,7 +133,7 @@ def _install(network: str, bridge: str, image: str, allowing: set[str]) -> None:
             f"own addresses could not be written ({exc}). An operator can start them "
             "without by setting SPOON_BOX_EGRESS=host,link-local."
         ) from exc
-    now = " | ".join(written.strip().splitlines())
+    now = " | ".join(written.strip().splitlines()) or "nothing kept out"
     logger.info("egress: %s (%s) now reads: %s", network, bridge, now)
 
 
