@@ -100,15 +100,16 @@ def ensure(network: str, image: str) -> None:
         if set(ALLOWANCES) <= allowing:
             return
         raise EgressError(
-            "SPOON_BOX_NETWORK=bridge is the engine's shared network, where Spoon cannot "
-            "keep boxes off this host without cutting off other containers: use Spoon's own "
-            "network, or set SPOON_BOX_EGRESS=host,link-local to allow it all."
+            "Boxes cannot start: SPOON_BOX_NETWORK=bridge is the engine's shared network, "
+            "where Spoon cannot keep boxes off this host without cutting off other containers. "
+            "An operator can use Spoon's own network, or set SPOON_BOX_EGRESS=host,link-local."
         )
     bridge, ipv6 = docker_engine.network_bridge(network)
     if ipv6 and not set(ALLOWANCES) <= allowing:
         raise EgressError(
-            f"The network {network} has IPv6, which Spoon's egress rules do not cover: "
-            "use a network without it, or set SPOON_BOX_EGRESS=host,link-local."
+            f"Boxes cannot start: the network {network} has IPv6, which Spoon's egress rules "
+            "do not cover. An operator can use a network without it, or set "
+            "SPOON_BOX_EGRESS=host,link-local."
         )
     key = (bridge, frozenset(allowing))
     with _lock:
@@ -129,9 +130,9 @@ def _install(network: str, bridge: str, image: str, allowing: set[str]) -> None:
             logger.warning("egress: could not empty %s for %s: %s", chain, network, exc)
             return
         raise EgressError(
-            f"Boxes were not started: the firewall rules that keep them off this host's "
-            f"own addresses could not be written ({exc}). An operator can start them "
-            "without by setting SPOON_BOX_EGRESS=host,link-local."
+            f"Boxes cannot start: the firewall rules that keep them off this host's own "
+            f"addresses could not be written ({exc}). An operator can start them without "
+            "by setting SPOON_BOX_EGRESS=host,link-local."
         ) from exc
     now = " | ".join(written.strip().splitlines()) or "nothing kept out"
     logger.info("egress: %s (%s) now reads: %s", network, bridge, now)

@@ -126,7 +126,7 @@ def test_a_firewall_flushed_behind_spoons_back_is_mended_by_the_next_check(
 
 
 def test_rules_that_cannot_be_written_stop_boxes_with_a_sentence(bridge, settings, caplog):
-    with pytest.raises(egress.EgressError, match="Boxes were not started: the firewall rules"):
+    with pytest.raises(egress.EgressError, match="Boxes cannot start: the firewall rules"):
         egress.ensure(NETWORK, "spoon-test-missing:none")
     assert jumps(bridge) == []
     settings.SPOON_BOX_EGRESS = ["host", "link-local"]
@@ -139,7 +139,7 @@ def test_the_engines_shared_bridge_is_refused_unless_everything_is_allowed(
 ):
     settings.SPOON_BOX_NETWORK = "bridge"
     user = make_user()
-    with pytest.raises(lifecycle.BoxError, match="SPOON_BOX_NETWORK=bridge is the engine's shared"):
+    with pytest.raises(lifecycle.BoxError, match="Boxes cannot start: SPOON_BOX_NETWORK=bridge is"):
         lifecycle.ensure_box(user)
     assert docker_engine.container_state(Box.objects.get(user=user).container_name) is None
     settings.SPOON_BOX_EGRESS = ["host", "link-local"]
