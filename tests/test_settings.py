@@ -68,41 +68,29 @@ def test_development_generates_no_key_when_one_is_given(tmp_path):
     assert not (tmp_path / "secret_key").exists()
 
 
-def test_production_refuses_to_start_without_secret_key(tmp_path):
+def refusal(env) -> str:
+    """What the settings say as they refuse to load with env."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_PRODUCTION="true"),
+        [sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert result.returncode != 0
-    assert "SPOON_PRODUCTION=true needs SECRET_KEY" in result.stderr
+    return result.stderr
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path):
+    said = refusal(bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_PRODUCTION="true"))
+    assert "SPOON_PRODUCTION=true needs SECRET_KEY" in said
     assert not (tmp_path / "secret_key").exists()
 
 
 def test_production_refuses_a_placeholder_secret_key(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_PRODUCTION="true", SECRET_KEY="change-me"),
-    )
-    assert result.returncode != 0
-    assert "SECRET_KEY is too short for production" in result.stderr
+    env = bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_PRODUCTION="true", SECRET_KEY="change-me")
+    assert "SECRET_KEY is too short for production" in refusal(env)
 
 
 def test_an_egress_allowance_spoon_does_not_know_is_refused(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_BOX_EGRESS="host,everything"),
-    )
-    assert result.returncode != 0
-    assert "SPOON_BOX_EGRESS='host,everything': list only host and link-local." in result.stderr
+    env = bare_env(SPOON_DATA_DIR=str(tmp_path), SPOON_BOX_EGRESS="host,everything")
+    assert "SPOON_BOX_EGRESS='host,everything': list only host and link-local." in refusal(env)
 
 
 def test_production_passes_check_deploy(tmp_path):
