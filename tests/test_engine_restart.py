@@ -1,6 +1,7 @@
 """The Docker Engine restarted under open terminals, a run and a dotfiles
-apply: each ends honestly, nothing holds the box for ever, and the next terminal opens as
-usual. The engine restarted is the machine's own (root, dockerd started by
+apply: each ends honestly, nothing holds the box for ever, and the next
+terminal opens as usual; with live-restore, all of them carry on. The
+engine restarted is the machine's own (root, dockerd started by
 scripts/ensure-docker or systemd): this module runs last (conftest)."""
 
 import asyncio
