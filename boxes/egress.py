@@ -58,15 +58,24 @@ def rules(chain: str, allowing: set[str]) -> list[str]:
     return [f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN", *blocked]
 
 
+# One writer at a time on the host (web, reaper and SSH gateway processes
+# each write on their first box start), where it has flock.
+LOCKED = """ipt() { iptables -w 10 "$@"; }
+if command -v flock >/dev/null 2>&1; then
+    exec 9>/run/spoon-egress.lock
+    flock -w 30 9
+fi
+"""
+
+
 def _install_script(bridge: str, chain: str, lines: list[str]) -> str:
     if not lines:
         return f"iptables -w 10 -F {chain} 2>/dev/null || true"
     restore = "\n".join(["*filter", f":{chain} - [0:0]", *lines, "COMMIT"])
     jump = f"-i {bridge} -j {chain}"
-    # Declaring the chain to iptables-restore empties and refills it in one
-    # step. Two processes may add a jump at once; the loop keeps one.
+    # Declaring the chain to iptables-restore empties and refills it in one step.
     return f"""set -e
-ipt() {{ iptables -w 10 "$@"; }}
+{LOCKED}
 iptables-restore -w 10 --noflush <<'RULES'
 {restore}
 RULES
@@ -74,8 +83,6 @@ forward=DOCKER-USER
 ipt -n -L DOCKER-USER >/dev/null 2>&1 || forward=FORWARD
 for parent in "$forward" INPUT; do
     ipt -C "$parent" {jump} 2>/dev/null || ipt -I "$parent" {jump}
-    n=$(ipt -S "$parent" | grep -c -x -e "-A $parent {jump}" || true)
-    while [ "$n" -gt 1 ]; do ipt -D "$parent" {jump}; n=$((n - 1)); done
 done
 ipt -S {chain}
 """
@@ -83,7 +90,7 @@ ipt -S {chain}
 
 def _remove_script(bridge: str, chain: str) -> str:
     jump = f"-i {bridge} -j {chain}"
-    return f"""ipt() {{ iptables -w 10 "$@"; }}
+    return f"""{LOCKED}
 for parent in DOCKER-USER FORWARD INPUT; do
     while ipt -D "$parent" {jump} 2>/dev/null; do :; done
 done

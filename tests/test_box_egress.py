@@ -94,14 +94,15 @@ def test_processes_writing_the_rules_at_once_leave_one_jump_each(bridge, setting
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=install) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len(jumps(bridge)) == 2
-    assert len(host_rules(egress.chain_for(bridge))) == 5
+    for _ in range(3):  # a race lost once in a few rounds (two jumps deleted, none left)
+        threads = [threading.Thread(target=install) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(jumps(bridge)) == 2
+        assert len(host_rules(egress.chain_for(bridge))) == 5
 
 
 def test_a_firewall_flushed_behind_spoons_back_is_mended_by_the_next_check(
