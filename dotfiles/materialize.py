@@ -305,8 +305,12 @@ def _streamed(box, argv, log: RunLog, **options) -> commands.Result:
     pending = []
 
     def save():
-        log.add("".join(pending))
-        pending.clear()
+        # In a thread, while output goes on arriving on the event loop: only
+        # the pieces taken here are removed, never one appended meanwhile.
+        taken = len(pending)
+        text = "".join(pending[:taken])
+        del pending[:taken]
+        log.add(text)
 
     return commands.run_following(
         box, argv, lambda text, final: pending.append(text), save, **options

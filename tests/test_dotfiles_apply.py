@@ -111,6 +111,23 @@ def test_a_failing_script_is_recorded_and_visible(box, sh):
     )
 
 
+def test_output_that_comes_while_the_log_is_being_saved_is_kept(box, sh, monkeypatch):
+    """Saves run in a thread while output goes on arriving: a slow save (a
+    busy database) must not drop what came meanwhile."""
+    slow_add = materialize.RunLog.add
+
+    def add(self, text):
+        time.sleep(0.05)
+        slow_add(self, text)
+
+    monkeypatch.setattr(materialize.RunLog, "add", add)
+    count = "#!/bin/sh\nfor i in $(seq 1 300); do echo line-$i; sleep 0.002; done\n"
+    configure(box, make_repo(sh, box, {"install.sh": count}, executable=["install.sh"]))
+    run = materialize.apply(box, DotfilesRun.Trigger.APPLY_NOW)
+    printed = [line for line in run.log.splitlines() if line.startswith("line-")]
+    assert printed == [f"line-{i}" for i in range(1, 301)]
+
+
 def test_a_hung_script_is_killed_at_the_limit(box, settings, sh):
     settings.SPOON_DOTFILES_TIMEOUT = 2
     configure(box, make_repo(sh, box, {"install.sh": "#!/bin/sh\necho hanging\nsleep 600\n"}))
