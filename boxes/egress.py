@@ -103,8 +103,9 @@ def ensure(network: str, image: str) -> None:
     if network == "none":
         return
     allowing = allowed()
+    everything = set(ALLOWANCES) <= allowing
     if network == "bridge":
-        if set(ALLOWANCES) <= allowing:
+        if everything:
             return
         raise EgressError(
             "Boxes cannot start: SPOON_BOX_NETWORK=bridge is the engine's shared network, "
@@ -112,7 +113,7 @@ def ensure(network: str, image: str) -> None:
             "An operator can use Spoon's own network, or set SPOON_BOX_EGRESS=host,link-local."
         )
     bridge, ipv6 = docker_engine.network_bridge(network)
-    if ipv6 and not set(ALLOWANCES) <= allowing:
+    if ipv6 and not everything:
         raise EgressError(
             f"Boxes cannot start: the network {network} has IPv6, which Spoon's egress rules "
             "do not cover. An operator can use a network without it, or set "

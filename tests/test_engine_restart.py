@@ -56,6 +56,30 @@ async def until(condition, timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
+async def printed(run, apply, run_says: str, apply_says: str) -> None:
+    """Until the run's output and the apply's log show these."""
+
+    def shown() -> bool:
+        run.refresh_from_db()
+        apply.refresh_from_db()
+        return run_says in run.output and apply_says in apply.log
+
+    await until(shown, timeout=60)
+
+
+async def apply_ended(apply: DotfilesRun, timeout: float) -> None:
+    def ended() -> bool:
+        apply.refresh_from_db()
+        return apply.status != DotfilesRun.Status.RUNNING
+
+    await until(ended, timeout)
+
+
+async def assert_no_lease_outlives(user) -> None:
+    live = Lease.objects.live().filter(box__user=user)
+    assert not await live.aexists(), [lease async for lease in live]
+
+
 def reload_engine(live_restore: bool) -> None:
     if Path("/run/systemd/system").is_dir():
         subprocess.run(["systemctl", "reload", "docker"], check=True, timeout=60)
@@ -104,12 +128,7 @@ async def test_a_restarted_engine_ends_terminals_a_run_and_an_apply_honestly(
     run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", "echo begun; sleep 120"])
     apply = await sync_to_async(slow_apply)(user, sh)
 
-    def begun() -> bool:
-        run.refresh_from_db()
-        apply.refresh_from_db()
-        return "begun" in run.output and "applying" in apply.log
-
-    await until(begun, timeout=60)
+    await printed(run, apply, "begun", "applying")
     await asyncio.to_thread(restart_engine)
 
     for terminal in terminals:
@@ -120,17 +139,12 @@ async def test_a_restarted_engine_ends_terminals_a_run_and_an_apply_honestly(
     assert run.status == run.Status.FAILED
     assert run.error.startswith("The command did not finish"), run.error
 
-    def applied() -> bool:
-        apply.refresh_from_db()
-        return apply.status != DotfilesRun.Status.RUNNING
-
-    await until(applied, timeout=180)
+    await apply_ended(apply, timeout=180)
     assert apply.status == DotfilesRun.Status.FAILED, apply.log
     assert "spoon: The command did not finish: its box was" in apply.log, apply.log
     assert [step["step"] for step in apply.steps] == ["bash_profile", "repository", "overlay"]
     assert "spoon: The box " in apply.log and "is not running" in apply.log, "the overlay's end"
-    live = Lease.objects.live().filter(box__user=user)
-    assert not await live.aexists(), [lease async for lease in live]
+    await assert_no_lease_outlives(user)
 
     again = await opened(user, cookie)
     await again.type("echo back-$((6*7))\r")
@@ -163,12 +177,7 @@ async def test_with_live_restore_a_run_and_an_apply_carry_on_through_a_restart(
     box = await Box.objects.aget(user=user)
     before = docker_engine.container_state(box.container_name).id
 
-    def begun() -> bool:
-        run.refresh_from_db()
-        apply.refresh_from_db()
-        return "line-3\n" in run.output and "line-3\n" in apply.log
-
-    await until(begun, timeout=60)
+    await printed(run, apply, "line-3\n", "line-3\n")
     await asyncio.to_thread(restart_engine)
     after = docker_engine.container_state(box.container_name)
     assert after.running and after.id == before, "the box lived through it"
@@ -182,15 +191,10 @@ async def test_with_live_restore_a_run_and_an_apply_carry_on_through_a_restart(
     assert run.status == run.Status.SUCCEEDED, run.error
     assert run.output == COUNTED, "each line once, none lost"
 
-    def applied() -> bool:
-        apply.refresh_from_db()
-        return apply.status != DotfilesRun.Status.RUNNING
-
-    await until(applied, timeout=120)
+    await apply_ended(apply, timeout=120)
     assert apply.exit_code == 0, apply.log
     assert COUNTED in apply.log and apply.log.count("line-1\n") == 1, apply.log
-    live = Lease.objects.live().filter(box__user=user)
-    assert not await live.aexists(), [lease async for lease in live]
+    await assert_no_lease_outlives(user)
     reliability.survived(
         "dockerd restarted with live-restore under a terminal, a run and a dotfiles apply",
         "the terminal reconnects to the same tmux; the run and the apply carry on and end as "
