@@ -76,8 +76,13 @@ async def apply_ended(apply: DotfilesRun, timeout: float) -> None:
 
 
 async def assert_no_lease_outlives(user) -> None:
-    live = Lease.objects.live().filter(box__user=user)
-    assert not await live.aexists(), [lease async for lease in live]
+    """Each holder lets its lease go just after recording its end: within
+    seconds, none is live."""
+
+    def none_live() -> bool:
+        return not Lease.objects.live().filter(box__user=user).exists()
+
+    await until(none_live, timeout=10)
 
 
 def reload_engine(live_restore: bool) -> None:
@@ -143,7 +148,9 @@ async def test_a_restarted_engine_ends_terminals_a_run_and_an_apply_honestly(
     assert apply.status == DotfilesRun.Status.FAILED, apply.log
     assert "spoon: The command did not finish: its box was" in apply.log, apply.log
     assert [step["step"] for step in apply.steps] == ["bash_profile", "repository", "overlay"]
-    assert "spoon: The box " in apply.log and "is not running" in apply.log, "the overlay's end"
+    # The overlay step, attached, meets the box gone or the engine still down.
+    overlay_ends = ("is not running (it was stopped or removed)", "does not answer")
+    assert any(end in apply.log.splitlines()[-1] for end in overlay_ends), apply.log
     await assert_no_lease_outlives(user)
 
     again = await opened(user, cookie)
