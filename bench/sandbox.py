@@ -23,6 +23,10 @@ def start(**environment) -> tuple[str, str]:
             "SPOON_DATA_DIR": data_dir,
             "SPOON_INSTANCE": instance,
             "SPOON_BOX_NETWORK": "none",
+            # No dotfiles apply on a box start unless a benchmark asks: its
+            # thread ensures the box again, and could bring one back after
+            # the benchmark removed it (seen under load).
+            "SPOON_DOTFILES_APPLY_ON_START": "false",
             "DJANGO_SETTINGS_MODULE": "spoon.settings",
             **environment,
         }

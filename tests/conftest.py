@@ -1,9 +1,11 @@
 """Fixtures shared by every suite: a real Docker Engine with the images built,
 throwaway containers that are always removed, a real daphne, a real chromium."""
 
+import contextlib
+import os
 import threading
-import time
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -11,12 +13,15 @@ from django.db import connections
 from django.test import Client
 
 from boxes import commands, docker_engine, images
+from tests import reliability, support, workers
 from tests.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TEST_LABEL,
     SpoonServer,
-    wait_until_ready,
+    join_threads,
+    one_builder,
+    start_job_container,
 )
 
 
@@ -30,7 +35,8 @@ def engine():
     remove_test_leftovers()  # what a killed run left behind
     build_log: list[str] = []
     try:
-        images.ensure_images(log=build_log.append)
+        with one_builder():
+            images.ensure_images(log=build_log.append)
     except (images.ImageBuildError, docker_engine.EngineError) as exc:
         tail = "\n".join(build_log[-30:])
         pytest.fail(f"Building the images failed: {exc}\n{tail}", pytrace=False)
@@ -38,11 +44,14 @@ def engine():
     remove_test_leftovers()
 
 
-def remove_test_leftovers():
-    docker_engine.remove_labeled(f"{TEST_LABEL}={settings.SPOON_INSTANCE}")
-    # Boxes made through Spoon carry this run's installation id (the test
-    # data directory keeps its own), never a developer's.
-    docker_engine.remove_labeled(f"spoon.instance={settings.SPOON_INSTANCE}")
+def remove_test_leftovers(instances=None):
+    """Containers and volumes of this process's installation ids (or of each
+    id named): the tests' own, and boxes Spoon made for them."""
+    for instance in instances or [settings.SPOON_INSTANCE, workers.servers_instance()]:
+        docker_engine.remove_labeled(f"{TEST_LABEL}={instance}")
+        # Boxes made through Spoon carry this run's installation id (the test
+        # data directory keeps its own), never a developer's.
+        docker_engine.remove_labeled(f"spoon.instance={instance}")
 
 
 @pytest.fixture(autouse=True)
@@ -77,35 +86,33 @@ def make_user(django_user_model):
 
 @pytest.fixture
 def start_box(engine):
-    """Start job-image containers hardened like boxes; removed after the test."""
+    """start_box(user="alice", uid=1000, home_volume=None, **environment):
+    a job-image container hardened like a box, ready; removed after the test."""
     names = []
 
-    def start(user="alice", uid=1000, home_volume=None, **environment):
-        name = f"spoon-test-{uuid.uuid4().hex[:10]}"
-        volume = home_volume or name + "-home"
-        docker_engine.create_volume(volume, labels={TEST_LABEL: settings.SPOON_INSTANCE})
-        names.append(name)
-        docker_engine.run_container(
-            settings.SPOON_JOB_IMAGE,
-            name=name,
-            labels={TEST_LABEL: settings.SPOON_INSTANCE},
-            environment={"SPOON_USER": user, "SPOON_UID": str(uid), **environment},
-            volumes={volume: {"bind": f"/home/{user}", "mode": "rw"}},
-            network="none",
-            cap_drop=["ALL"],
-            cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
-            security_opt=["no-new-privileges"],
-        )
-        wait_until_ready(name)
-        return name
+    def start(*args, **kwargs):
+        names.append(start_job_container(*args, **kwargs))
+        return names[-1]
 
     yield start
     for name in names:
         docker_engine.remove_container(name)
 
 
+@pytest.fixture(scope="module")
+def module_box(engine):
+    """One such container for a module's tests that only read from it."""
+    name = start_job_container()
+    yield name
+    docker_engine.remove_container(name)
+
+
 @pytest.fixture(scope="session")
 def spoon_server(engine, tmp_path_factory):
+    """daphne for the browser tests, with a staff user (spoon_server.staff,
+    password correct-horse-battery) and another (spoon_server.member,
+    another-long-password), named for this test process: their boxes share
+    the engine with other workers'."""
     # file:// too: boxes have no network, so tests make dotfiles repositories in them.
     # Some tests open many sockets in a minute as one user (test_socket_faults).
     server = SpoonServer(
@@ -113,18 +120,37 @@ def spoon_server(engine, tmp_path_factory):
         SPOON_DOTFILES_URL_SCHEMES="https,ssh,http,file",
         SPOON_TICKETS_PER_MINUTE="1000",
     )
-    server.create_user("ada", "correct-horse-battery", staff=True)
-    server.create_user("bob", "another-long-password")
+    server.staff, server.member = f"ada{workers.suffix()}", f"bob{workers.suffix()}"
+    server.create_user(server.staff, "correct-horse-battery", staff=True)
+    server.create_user(server.member, "another-long-password")
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def browser():
-    """A fresh chromium per test: Playwright's sync API keeps an event loop
-    running in this thread while it lives, and Django's ORM refuses to run
-    next to one, so it must be gone before the next test touches the DB."""
+def browser(request):
+    """A chromium for the test. Playwright's sync API keeps an event loop
+    running in this thread while it lives, and Django's ORM (and every async
+    test) refuses to run next to one: so each test gets one of its own and
+    it is gone before the next test touches the database; only a module
+    that says SHARES_A_BROWSER = True (its tests drive a daphne and never
+    use the database in this process) keeps one for all its tests."""
+    if getattr(request.module, "SHARES_A_BROWSER", False):
+        yield request.getfixturevalue("module_browser")
+        return
+    with launched_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def module_browser():
+    with launched_chromium() as chromium:
+        yield chromium
+
+
+@contextlib.contextmanager
+def launched_chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -205,21 +231,15 @@ def wait_for_run():
     its status is one of `until` (default: finished); the run."""
 
     def wait(run, until=None, timeout=60):
-        until = until or run.FINISHED
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run.refresh_from_db()
-            if run.status in until:
-                if run.status in run.FINISHED:
-                    # Its thread still lets go of the box (the lease, the
-                    # activity): done before the test's database is emptied,
-                    # which on PostgreSQL would deadlock with those writes.
-                    for thread in threading.enumerate():
-                        if thread.name == f"run-{run.pk}":
-                            thread.join(timeout=30)
-                return run
-            time.sleep(0.1)
-        raise AssertionError(f"run {run.pk} still {run.status}: {run.output[-300:]}")
+        wanted = until or run.FINISHED
+        support.until(
+            lambda: run.refresh_from_db() or run.status in wanted,
+            lambda _: f"run {run.pk} still {run.status}: {run.output[-300:]}",
+            timeout,
+        )
+        if run.status in run.FINISHED:
+            join_threads(f"run-{run.pk}")  # it still lets go of the box
+        return run
 
     return wait
 
@@ -273,22 +293,109 @@ def redis_url(tmp_path_factory):
         server.wait(10)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--both-databases-only",
+        action="store_true",
+        help="run only the tests marked both_databases (scripts/test's second pass)",
+    )
+    parser.addoption(
+        "--engine-restarts-only",
+        action="store_true",
+        help="run only the tests marked engine_restart (scripts/test's last pass)",
+    )
+
+
+def pytest_configure(config):
+    workers.isolate()
+
+
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    """Tests that restart the machine's Docker Engine go last: every
-    container of the run's other tests dies with it."""
-    items.sort(key=lambda item: item.get_closest_marker("engine_restart") is not None)
+def pytest_collection_modifyitems(config, items):
+    """Which tests run, and in what order (xdist hands them out in it).
+    Tests that restart the machine's Docker Engine go last: every container
+    of the run's other tests dies with it. Beside other workers they cannot
+    run at all: scripts/test runs them on their own."""
+    left_out = []
+    if config.getoption("both_databases_only"):
+        left_out += [item for item in items if not item.get_closest_marker("both_databases")]
+    if config.getoption("engine_restarts_only"):
+        left_out += [item for item in items if not item.get_closest_marker("engine_restart")]
+    elif parallel(config):
+        left_out += [item for item in items if item.get_closest_marker("engine_restart")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+    items.sort(key=scheduled)
+
+
+def scheduled(item) -> tuple:
+    """An item's place: tests that use no database first (they need no
+    state and leave none), then pytest-django's order (tests that keep the
+    database's rows before those that empty it); within each, the modules
+    that run on one worker (xdist_group) and slow tests first, so that no
+    worker starts one while the others are finishing; engine restarts last."""
+    if item.get_closest_marker("django_db"):
+        marker = item.get_closest_marker("django_db")
+        empties = marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")
+        uses = 2 if empties or "transactional_db" in item.fixturenames else 1
+    else:
+        uses = 2 if "transactional_db" in item.fixturenames else int("db" in item.fixturenames)
+    heavy = bool(item.get_closest_marker("xdist_group") or item.get_closest_marker("slow"))
+    return (bool(item.get_closest_marker("engine_restart")), uses, not heavy)
+
+
+def parallel(config) -> bool:
+    """Whether this run has several xdist workers (seen from any process)."""
+    workers_asked = getattr(config.option, "numprocesses", None)
+    return bool(workers_asked) or int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failure's report, even when pytest cannot show its source: Python
+    3.11.7's ast module sometimes fails while pytest reads a failing test's
+    source ("AST constructor recursion depth mismatch", a CPython bug), and
+    under xdist that took the whole worker down with the failure unsaid."""
+    try:
+        return (yield)
+    except SystemError as exc:
+        if "AST constructor recursion depth mismatch" not in str(exc):
+            raise
+        style, item.config.option.tbstyle = item.config.option.tbstyle, "native"
+        try:
+            return pytest.TestReport.from_item_and_call(item, call)
+        finally:
+            item.config.option.tbstyle = style
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's, absent with -p no:xdist
+def pytest_testnodedown(node, error):
+    """A worker's record of what it broke on purpose, added to this one's."""
+    reliability.merge(node.workeroutput.get("reliability", {}))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """A passing run of the whole suite (no files or -k named) writes
-    docs/reliability.md from what the tests recorded."""
-    from tests import reliability
-
-    whole = not session.config.args or session.config.args == ["tests"]
-    keyword = session.config.getoption("keyword") or session.config.getoption("markexpr")
-    if exitstatus == 0 and whole and not keyword and reliability.anything():
-        if reliability.write():
-            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"{reliability.PAGE} changed: commit it with this change")
+    """Workers hand their record over. A passing run of the whole suite (no
+    files or -k named) writes docs/reliability.md from what the tests
+    recorded, or keeps the record for scripts/test to write it from all
+    its passes (SPOON_RELIABILITY_RECORD)."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        config.workeroutput["reliability"] = reliability.record()
+        return
+    if parallel(config):
+        # Every worker is done: what a killed run left in any slot goes too.
+        with contextlib.suppress(docker_engine.EngineError):
+            remove_test_leftovers(workers.instances(settings.SPOON_INSTANCE))
+    whole = not config.args or config.args == ["tests"]
+    keyword = config.getoption("keyword") or config.getoption("markexpr")
+    if exitstatus != 0 or not whole or keyword or not reliability.anything():
+        return
+    kept = os.environ.get("SPOON_RELIABILITY_RECORD")
+    if kept:
+        reliability.keep(Path(kept))
+    elif reliability.write():
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"{reliability.PAGE} changed: commit it with this change")

@@ -2,7 +2,6 @@
 a box's own network namespace, so the box reaches it on loopback and nothing
 crosses a Docker bridge."""
 
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 
 from boxes import docker_engine, images
-from tests.support import TEST_LABEL
+from tests.support import TEST_LABEL, one_builder, until
 
 IMAGE = "spoon-test-gitserver:latest"
 CONTEXT = Path(__file__).parent / "gitserver"
@@ -24,10 +23,11 @@ def ensure_image() -> None:
         "spoon.test-context": images.context_hash(CONTEXT),
         "spoon.test-base": docker_engine.image_id(settings.SPOON_JOB_IMAGE) or "",
     }
-    labels = docker_engine.image_labels(IMAGE) or {}
-    if any(labels.get(key) != value for key, value in wanted.items()):
-        buildargs = {"BASE": settings.SPOON_JOB_IMAGE}
-        docker_engine.build_image(CONTEXT, IMAGE, buildargs, wanted, log=lambda line: None)
+    with one_builder():
+        labels = docker_engine.image_labels(IMAGE) or {}
+        if any(labels.get(key) != value for key, value in wanted.items()):
+            buildargs = {"BASE": settings.SPOON_JOB_IMAGE}
+            docker_engine.build_image(CONTEXT, IMAGE, buildargs, wanted, log=lambda line: None)
 
 
 @dataclass
@@ -63,12 +63,11 @@ def start(box_name: str, token="", token_user="git", authorized_key="", delay=0.
         },
         network=f"container:{box_name}",
     )
-    deadline = time.monotonic() + 30
-    while "ready" not in docker_engine.container_logs(name):
+
+    def ready_or_gone() -> bool:
         state = docker_engine.container_state(name)
-        if time.monotonic() > deadline or (state and not state.running):
-            raise AssertionError(
-                f"the git server did not start: {docker_engine.container_logs(name)}"
-            )
-        time.sleep(0.1)
+        return "ready" in docker_engine.container_logs(name) or not (state and state.running)
+
+    until(ready_or_gone, "the git server did not start")
+    assert "ready" in docker_engine.container_logs(name), docker_engine.container_logs(name)
     return GitServer(name)

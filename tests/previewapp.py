@@ -75,7 +75,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 data = f"chunk {n} at {time.monotonic():.3f}\n".encode()
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
-                time.sleep(0.2)
+                time.sleep(0.2)  # chunks apart in time: the test sees them come one by one
             self.wfile.write(b"0\r\n\r\n")
             return None
         if path == "/big":

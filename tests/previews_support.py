@@ -8,13 +8,13 @@ import io
 import json
 import re
 import tarfile
-import time
 import urllib.parse
 from pathlib import Path
 
 from django.conf import settings
 
 from boxes import docker_engine
+from tests.support import until
 
 APP = Path(__file__).parent / "previewapp.py"
 VITE = Path(__file__).parent / "vite"
@@ -108,12 +108,12 @@ class PreviewClient:
 
     def until_up(self, host: str, path: str = "/", timeout: float = 60):
         """Requests until the box has started (no more "starting" pages)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            response, body = self.request(host, "GET", path)
-            if response.status != 503 or time.monotonic() > deadline:
-                return response, body
-            time.sleep(0.5)
+        return until(
+            lambda: (answer := self.request(host, "GET", path))[0].status != 503 and answer,
+            "the box never started",
+            timeout,
+            every=0.5,
+        )
 
 
 def run_app(username: str, port: int, address: str = "127.0.0.1") -> None:
@@ -150,10 +150,11 @@ def run_vite(username: str) -> int:
 
 
 def wait_listening(username: str, port: int) -> None:
-    box, deadline = f"spoon-box-{username}", time.monotonic() + 20
-    while f":{port} " not in docker_engine.exec_run(box, ["ss", "-Hltn"])[1].decode():
-        assert time.monotonic() < deadline, f"nothing listened on {port}"
-        time.sleep(0.1)
+    box = f"spoon-box-{username}"
+    until(
+        lambda: f":{port} " in docker_engine.exec_run(box, ["ss", "-Hltn"])[1].decode(),
+        f"nothing listened on {port}",
+    )
 
 
 def connections_to(username: str, port: int) -> int:

@@ -1,9 +1,19 @@
 """The record behind docs/reliability.md: tests say what they tried (bad
 inputs and how many), which faults they survived and which limits they hit,
 and a whole passing run of the suite writes the page (tests/conftest.py), so
-the page says what the tests do, not what someone remembers them doing."""
+the page says what the tests do, not what someone remembers them doing.
 
+xdist workers hand their records to the controller (merge). scripts/test
+runs the suite in passes (one per database set-up, and the engine restarts
+on their own): each keeps its record in a file, and the page is written from
+all of them once every pass is green:
+
+    python -m tests.reliability RECORD_FILE
+"""
+
+import json
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,6 +40,39 @@ def survived(fault: str, user_sees: str, recorded: str) -> None:
 
 def limit(name: str, value: str, past_it: str) -> None:
     _limits[name] = (value, past_it, _current_test())
+
+
+def record() -> dict:
+    """This process's record, as JSON can carry it."""
+    return {
+        "inputs": [[kind, where, count] for (kind, where), count in _inputs.items()],
+        "faults": _faults,
+        "limits": _limits,
+    }
+
+
+def merge(other: dict, combine=lambda mine, theirs: mine + theirs) -> None:
+    """Add another process's record to this one: inputs counted in both
+    are added up (workers of one pass sent different ones)."""
+    for kind, where, count in other.get("inputs", []):
+        key = (kind, where)
+        _inputs[key] = combine(_inputs[key], count) if key in _inputs else count
+    _faults.update({fault: tuple(row) for fault, row in other.get("faults", {}).items()})
+    _limits.update({name: tuple(row) for name, row in other.get("limits", {}).items()})
+
+
+def keep(path: Path) -> None:
+    """Append this pass's record to the file of a run's passes."""
+    with path.open("a") as kept:
+        kept.write(json.dumps(record()) + "\n")
+
+
+def write_from(path: Path) -> bool:
+    """Write the page from every pass kept in path. A pass that repeats
+    another's inputs on another database counts them once."""
+    for line in path.read_text().splitlines():
+        merge(json.loads(line), combine=max)
+    return write()
 
 
 def anything() -> bool:
@@ -77,3 +120,8 @@ def write() -> bool:
         return False
     PAGE.write_text(text)
     return True
+
+
+if __name__ == "__main__":
+    changed = write_from(Path(sys.argv[1]))
+    print(f"docs/{PAGE.name} {'changed: commit it with this change' if changed else 'unchanged'}")

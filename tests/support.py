@@ -2,18 +2,25 @@
 (manage.py, daphne), ports, the engine's throwaway containers, and the
 terminal page's screen. Fixtures are in conftest.py."""
 
+import asyncio
 import contextlib
+import inspect
+import json
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
 from boxes import docker_engine
+from tests import workers
 
 REPO = Path(__file__).resolve().parent.parent
 # Carries this run's installation id (the test data directory keeps its own),
@@ -32,18 +39,137 @@ CHROMIUM_ARGS = [
 ]
 
 
-def wait_until_ready(name, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until_ready(name, timeout=60):
+    """Wait for a job-image container's entrypoint to be done, as Spoon
+    does: one exec that waits in the container (each exec costs the engine
+    a tenth of a CPU-second)."""
+    wait = (
+        "i=0; until [ -e /run/spoon/ready ]; do "
+        f"sleep 0.02; i=$((i+1)); [ $i -lt {timeout * 50} ] || exit 1; done"
+    )
+    try:
+        code, _ = docker_engine.exec_run(name, ["sh", "-c", wait])
+    except docker_engine.EngineError:
+        code = None  # it exited first
+    if code != 0:
         state = docker_engine.inspect_container(name)["State"]
-        if not state["Running"]:
-            logs = docker_engine.container_logs(name)
-            raise AssertionError(f"{name} exited ({state['ExitCode']}): {logs}")
-        code, _ = docker_engine.exec_run(name, ["test", "-e", "/run/spoon/ready"])
-        if code == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{name} was not ready within {timeout} s")
+        logs = docker_engine.container_logs(name)
+        raise AssertionError(f"{name} was not ready (exit code {state['ExitCode']}): {logs}")
+
+
+def start_job_container(user="alice", uid=1000, home_volume=None, **environment) -> str:
+    """A job-image container hardened like a box, with a home volume, ready;
+    its name. The caller removes it (the run's clean-up does, at the latest)."""
+    name = f"spoon-test-{uuid.uuid4().hex[:10]}"
+    volume = home_volume or name + "-home"
+    docker_engine.create_volume(volume, labels={TEST_LABEL: settings.SPOON_INSTANCE})
+    docker_engine.run_container(
+        settings.SPOON_JOB_IMAGE,
+        name=name,
+        labels={TEST_LABEL: settings.SPOON_INSTANCE},
+        environment={"SPOON_USER": user, "SPOON_UID": str(uid), **environment},
+        volumes={volume: {"bind": f"/home/{user}", "mode": "rw"}},
+        network="none",
+        cap_drop=["ALL"],
+        cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+        security_opt=["no-new-privileges"],
+    )
+    wait_until_ready(name)
+    return name
+
+
+@contextlib.contextmanager
+def one_builder():
+    """Held while images are built or checked: test processes running at
+    once (xdist workers) build each image once, the others wait and find it
+    current."""
+    import fcntl
+
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    with open(settings.DATA_DIR / "images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def read_until(process, wanted, timeout=120) -> list[str]:
+    """Lines of a process's text stdout up to and including the first for
+    which wanted(line) is true; fails the test past the timeout, or when
+    the output ends first, instead of waiting forever. Call it again for
+    the lines after."""
+    if not hasattr(process, "lines_read"):
+        process.lines_read = queue.Queue()
+
+        def pump():
+            for line in process.stdout:
+                process.lines_read.put(line)
+            process.lines_read.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = process.lines_read.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(
+                f"not within {timeout} s; so far: {''.join(seen)[-2000:]}"
+            ) from None
+        if line is None:
+            raise AssertionError(f"the output ended first: {''.join(seen)[-2000:]}")
+        seen.append(line)
+        if wanted(line):
+            return seen
+
+
+def join_threads(name: str, timeout: float = 60) -> None:
+    """Wait for Spoon's background threads of that name to end (a run's is
+    run-<pk>, a dotfiles apply's dotfiles-<user pk>): what they still write
+    (the lease let go, the activity) must be done before the test's
+    database is emptied, which on PostgreSQL would deadlock with it."""
+    for thread in threading.enumerate():
+        if thread.name == name:
+            thread.join(timeout)
+
+
+def until(check, failure="it never happened", timeout: float = 60, every: float = 0.1):
+    """Ask check() again and again until it answers something true, and
+    return that answer; past the timeout, fail the test with failure (a
+    sentence, or a function of the last answer). How a test waits for a
+    thing: it ends when the thing is there, never after a fixed time."""
+    deadline = time.monotonic() + timeout
+    while not (answer := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(failure(answer) if callable(failure) else failure)
+        time.sleep(every)  # between two looks
+    return answer
+
+
+async def until_async(check, failure="it never happened", timeout: float = 60, every=0.1):
+    """until(), on an event loop: check may be a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(failure(answer) if callable(failure) else failure)
+        await asyncio.sleep(every)  # between two looks
+
+
+def gate() -> tuple[str, str]:
+    """A path in a box, and the shell line that waits until it exists. A
+    script that waits at a gate shows the test its first steps, and goes on
+    only when the test opens it (open_gate), however busy the machine."""
+    path = f"/tmp/gate-{uuid.uuid4().hex[:8]}"
+    return path, f"until [ -e {path} ]; do sleep 0.05; done"
+
+
+def open_gate(box, path: str) -> None:
+    # Straight through the engine: no event loop, so a page's may run beside it.
+    code, output = docker_engine.exec_run(box.container_name, ["touch", path])
+    assert code == 0, output
 
 
 def free_port() -> int:
@@ -52,15 +178,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
+def listens(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port now."""
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    return False
+
+
+def wait_for_port(port, timeout=60):
+    until(lambda: listens(port), f"nothing listens on {port}", timeout)
 
 
 def manage(*args, env=None, check=True):
@@ -78,34 +205,67 @@ def manage(*args, env=None, check=True):
 class SpoonServer:
     """daphne serving spoon.asgi on loopback, with its own data directory."""
 
-    def __init__(self, data_dir: Path, log_name: str = "daphne.log", **environment):
+    def __init__(
+        self, data_dir: Path, log_name: str = "daphne.log", log_dir: Path | None = None,
+        **environment,
+    ):  # fmt: skip
         self.env = {
             **os.environ,
             "SPOON_DATA_DIR": str(data_dir),
-            # Its boxes belong to this test run, and are cleaned up with it.
-            "SPOON_INSTANCE": settings.SPOON_INSTANCE,
             "SPOON_BOX_NETWORK": "none",
             **environment,
         }
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / log_name
-        manage("migrate", "--noinput", "-v", "0", env=self.env)
+        # A shared data folder (the test process's, for its keys) is no place
+        # for logs: other test processes write theirs there.
+        self.log_path = (log_dir or data_dir) / log_name
+        own_database = self.env.get("DATABASE_URL") != database_url()
+        if "SPOON_INSTANCE" not in environment:
+            # Its boxes belong to this test process and go with it; on a
+            # database of its own, under an id of their own (servers_instance).
+            own = workers.servers_instance() if own_database else settings.SPOON_INSTANCE
+            self.env["SPOON_INSTANCE"] = own
+        if own_database:  # pytest-django migrated the test database
+            manage("migrate", "--noinput", "-v", "0", env=self.env)
+
+    def python(self, code: str) -> str:
+        """Run Python code with this server's settings and database, as
+        `manage.py shell -c` would; what it printed. One shell serves every
+        call (a Django start costs about a CPU-second)."""
+        if getattr(self, "shell", None) is None:
+            self.shell = subprocess.Popen(
+                [sys.executable, "-m", "tests.django_shell"], cwd=REPO, env=self.env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        self.shell.stdin.write(json.dumps(code) + "\n")
+        self.shell.stdin.flush()
+        line = self.shell.stdout.readline()
+        assert line, f"the server's shell ended (exit code {self.shell.poll()})"
+        answer = json.loads(line)
+        assert not answer["error"], answer["error"]
+        return answer["printed"]
+
+    def close_shell(self):
+        if getattr(self, "shell", None) is not None:
+            self.shell.stdin.close()
+            self.shell.wait(timeout=30)
+            self.shell = None
 
     def create_user(self, username, password, staff=False):
-        code = (
+        self.python(
             "from django.contrib.auth import get_user_model; "
             f"u = get_user_model().objects.create_user({username!r}, password={password!r}, "
             f"is_staff={staff}, is_superuser={staff})"
         )
-        manage("shell", "-c", code, env=self.env)
 
     def user_id(self, username) -> int:
-        code = (
-            "from django.contrib.auth import get_user_model; "
-            f"print(get_user_model().objects.get(username={username!r}).pk)"
+        return int(
+            self.python(
+                "from django.contrib.auth import get_user_model; "
+                f"print(get_user_model().objects.get(username={username!r}).pk)"
+            )
         )
-        return int(manage("shell", "-c", code, env=self.env).stdout.split()[-1])
 
     def start(self):
         self.log = open(self.log_path, "wb")
@@ -123,18 +283,15 @@ class SpoonServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"daphne exited: {self.log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"daphne did not listen: {self.log_path.read_text()}")
+        until(
+            lambda: self.process.poll() is not None or listens(self.port),
+            lambda _: f"daphne did not listen: {self.output()}",
+        )
+        assert self.process.poll() is None, f"daphne exited: {self.output()}"
+        return self
 
     def stop(self):
+        self.close_shell()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -146,6 +303,7 @@ class SpoonServer:
         """SIGKILL: nothing of daphne's own gets to run."""
         self.process.kill()
         self.process.wait(timeout=10)
+        self.close_shell()
         self.log.close()
 
     def output(self) -> str:
@@ -160,6 +318,19 @@ def bare_env(**extra):
         "DJANGO_SETTINGS_MODULE": "spoon.settings",
         **extra,
     }
+
+
+def spoon_process_env(**extra):
+    """For a Spoon process of a test's own that acts on the test's database
+    and boxes: its data folder (the keys), installation id, database, and no
+    box network; nothing else of this process's environment."""
+    return bare_env(
+        SPOON_DATA_DIR=str(settings.DATA_DIR),
+        SPOON_INSTANCE=settings.SPOON_INSTANCE,
+        SPOON_BOX_NETWORK="none",
+        DATABASE_URL=database_url(),
+        **extra,
+    )
 
 
 def database_url() -> str:

@@ -2,15 +2,16 @@
 here): an image layer on the job image whose script prints the real event
 shapes."""
 
+import hashlib
 import re
 import textwrap
-import time
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from boxes import docker_engine, lifecycle
 from boxes.models import RegisteredImage
+from tests.support import one_builder, until
 from workspaces import credentials, folders, runs
 from workspaces.models import Agent, Run, Workspace
 
@@ -37,18 +38,35 @@ STAND_IN = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def agent_image(engine, tmp_path_factory):
+    """The job image with the stand-in agent; built again only when either
+    changed, and kept (other test processes may be using it)."""
     from django.conf import settings
 
-    context = tmp_path_factory.mktemp("agent-image")
-    (context / "spoon-test-agent").write_text(STAND_IN)
-    (context / "spoon-test-agent").chmod(0o755)
-    (context / "Dockerfile").write_text(
-        f"FROM {settings.SPOON_JOB_IMAGE}\nCOPY spoon-test-agent /usr/local/bin/\n"
-    )
     ref = "spoon-test-agent:1"
-    docker_engine.build_image(context, ref, {}, {"spoon.test": "agent"}, log=lambda line: None)
-    yield ref
-    docker_engine.remove_image(ref)
+    wanted = {
+        "spoon.test": "agent",
+        "spoon.test-context": hashlib.sha256(STAND_IN.encode()).hexdigest(),
+        "spoon.test-base": docker_engine.image_id(settings.SPOON_JOB_IMAGE) or "",
+    }
+    with one_builder():
+        labels = docker_engine.image_labels(ref) or {}
+        if any(labels.get(key) != value for key, value in wanted.items()):
+            context = tmp_path_factory.mktemp("agent-image")
+            (context / "spoon-test-agent").write_text(STAND_IN)
+            (context / "spoon-test-agent").chmod(0o755)
+            (context / "Dockerfile").write_text(
+                f"FROM {settings.SPOON_JOB_IMAGE}\nCOPY spoon-test-agent /usr/local/bin/\n"
+            )
+            docker_engine.build_image(context, ref, {}, wanted, log=lambda line: None)
+    return ref
+
+
+def printed(run, text: str) -> None:
+    """Wait until the run's stored output holds text."""
+    until(
+        lambda: run.refresh_from_db() or text in run.output,
+        lambda _: f"never printed {text!r}: {run.status} {run.error} {run.output[-300:]!r}",
+    )
 
 
 @pytest.fixture
@@ -71,11 +89,7 @@ def test_a_running_turns_transcript_is_read_from_its_output_not_rewritten(
     workspace, stand_in, wait_for_run
 ):
     run = runs.start_agent_turn(workspace, "hang please", agent=stand_in)
-    deadline = time.monotonic() + 60
-    while "Reconnecting" not in run.output:
-        assert time.monotonic() < deadline, (run.status, run.error)
-        time.sleep(0.1)
-        run.refresh_from_db()
+    printed(run, "Reconnecting")
     assert run.transcript == [], "not written while it runs"
     assert "$ ls" in [entry["text"] for entry in run.transcript_so_far()]
     runs.cancel_run(run)
@@ -116,8 +130,7 @@ def test_a_turn_cut_off_by_its_box_says_so_not_the_agents_last_line(
     workspace, stand_in, wait_for_run
 ):
     run = runs.start_agent_turn(workspace, "hang please", agent=stand_in)
-    wait_for_run(run, until=[Run.Status.RUNNING])
-    time.sleep(1)
+    printed(run, "Reconnecting")  # its last line, before it waits
     lifecycle.stop_box(lifecycle.box_for(workspace.user))
     run = wait_for_run(run)
     assert (
@@ -197,6 +210,7 @@ def test_the_workspaces_agent_is_used_and_the_image_is_checked_first(
     assert not Run.objects.filter(image="spoon-test-missing:none").exists(), "refused before it ran"
 
 
+@pytest.mark.both_databases
 def test_the_built_in_agents_are_registered():
     from importlib import import_module
 

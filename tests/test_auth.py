@@ -82,7 +82,7 @@ def test_static_files_are_served_by_daphne(spoon_server):
 def test_login_in_chromium_over_daphne(spoon_server, page):
     page.goto(spoon_server.url + "/terminal/")
     assert "/login/" in page.url
-    page.fill("#id_username", "ada")
+    page.fill("#id_username", spoon_server.staff)
     page.fill("#id_password", "wrong-password")
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").inner_text().startswith("Your user name and password")
@@ -104,7 +104,7 @@ def test_layout_fits_a_phone(spoon_server, browser):
     page = context.new_page()
     try:
         page.goto(spoon_server.url + "/login/")
-        page.fill("#id_username", "bob")
+        page.fill("#id_username", spoon_server.member)
         page.fill("#id_password", "another-long-password")
         page.click("button[type=submit]")
         page.wait_for_url(spoon_server.url + "/")
@@ -138,6 +138,7 @@ def test_production_serves_hashed_static_files(engine, tmp_path):
         server.stop()
 
 
+@pytest.mark.both_databases
 @pytest.mark.django_db
 def test_repeated_failed_logins_are_refused_for_a_while(settings):
     """By account (from any address) and by address (for any account); the

@@ -9,9 +9,9 @@ import pytest
 
 from boxes import docker_engine, egress, labels, lifecycle
 from boxes.models import Box
-from tests import reliability
+from tests import reliability, workers
 
-NETWORK = "spoon-test-egress"
+NETWORK = f"spoon-test-egress{workers.suffix()}"
 
 
 def host_rules(*chain: str) -> list[str]:
@@ -54,8 +54,10 @@ def test_by_default_a_box_reaches_neither_the_host_nor_link_local_addresses(brid
         f"-A DOCKER-USER -i {bridge} -j {chain}",
         f"-A INPUT -i {bridge} -j {chain}",
     ]
-    first = host_rules("INPUT")[1]
-    assert first == f"-A INPUT -i {bridge} -j {chain}", "before anything that accepts"
+    # Other test processes may be putting their own networks' jumps first.
+    rules = host_rules("INPUT")[1:]
+    ahead = rules[: rules.index(f"-A INPUT -i {bridge} -j {chain}")]
+    assert all(" -j SPOON-" in rule for rule in ahead), "before anything that accepts"
     # The engine's own rule for the network: boxes never reach each other.
     assert docker_engine.network_options(NETWORK)["com.docker.network.bridge.enable_icc"] == "false"
     reliability.limit(
@@ -149,12 +151,13 @@ def test_the_engines_shared_bridge_is_refused_unless_everything_is_allowed(
 
 
 def test_a_network_with_ipv6_is_refused_since_the_rules_are_ipv4(engine, settings):
-    name = "spoon-test-egress-v6"
+    name = f"spoon-test-egress-v6{workers.suffix()}"
+    subnet = int(workers.suffix()[1:3], 16)  # one of its own, as the name is
     docker_engine._client().networks.create(  # an operator's network, made by hand
         name,
         enable_ipv6=True,
         ipam=docker_engine.docker.types.IPAMConfig(
-            pool_configs=[docker_engine.docker.types.IPAMPool(subnet="fd00:5:0::/64")]
+            pool_configs=[docker_engine.docker.types.IPAMPool(subnet=f"fd00:5:{subnet}::/64")]
         ),
         labels=labels.of_network(),
     )

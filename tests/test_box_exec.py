@@ -9,6 +9,7 @@ from asgiref.sync import async_to_sync
 from django.test import override_settings
 
 from boxes import commands, docker_engine, lifecycle
+from tests.support import gate, open_gate, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +58,7 @@ def test_missing_directory_is_a_non_zero_result(box):
 def test_timeout_kills_the_process_inside_the_box(box):
     started = time.monotonic()
     result = commands.run(box, ["sh", "-c", "sleep 300 & sleep 301; echo never"], timeout=1)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30, "not the 300 s the command would take"
     assert result.exit_code == commands.TIMED_OUT
     assert result.error == "timed out after 1 s"
     assert b"never" not in result.output
@@ -68,7 +69,7 @@ def test_a_timeout_returns_even_when_a_daemon_holds_the_output(box):
     started = time.monotonic()
     result = commands.run(box, ["sh", "-c", "setsid sleep 600 & sleep 300"], timeout=1)
     assert result.exit_code == commands.TIMED_OUT
-    assert time.monotonic() - started < 10, "the call returns after a short grace"
+    assert time.monotonic() - started < 30, "the call returns after a short grace"
 
 
 def test_exec_records_are_removed_when_commands_end(box):
@@ -122,11 +123,20 @@ def collect(box, argv, **options):
 
 
 def test_stream_yields_output_in_order_as_it_comes_then_the_result(box):
-    items = collect(box, ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done; exit 4"])
-    *chunks, (_, result) = items
+    path, wait = gate()
+
+    async def go():
+        items = []
+        script = f"echo line1; {wait}; echo line2; exit 4"
+        async for item in commands.stream(box, ["sh", "-c", script]):
+            items.append(item)
+            if item == b"line1\n":  # it came as it was made: line2 waits for it
+                await asyncio.to_thread(open_gate, box, path)
+        return items
+
+    *chunks, result = async_to_sync(go)()
     assert isinstance(result, commands.Result) and result.exit_code == 4
-    assert b"".join(c for _, c in chunks) == b"line1\nline2\nline3\n"
-    assert chunks[-1][0] - chunks[0][0] > 0.5, "chunks arrive as they are made"
+    assert b"".join(chunks) == b"line1\nline2\n"
 
 
 def test_stream_keeps_every_byte_of_a_large_output(box):
@@ -137,7 +147,7 @@ def test_stream_keeps_every_byte_of_a_large_output(box):
 
 
 def test_stream_timeout_kills_the_process(box):
-    items = collect(box, ["sh", "-c", "echo started; sleep 300"], timeout=1)
+    items = collect(box, ["sh", "-c", "echo started; sleep 300"], timeout=3)
     result = items[-1][1]
     assert result.exit_code == commands.TIMED_OUT
     assert items[0][1] == b"started\n"
@@ -152,10 +162,7 @@ def test_abandoning_a_stream_ends_the_process(box):
         return first
 
     assert async_to_sync(first_chunk_then_leave)() == b"go\n"
-    deadline = time.monotonic() + 5
-    while processes(box, "sleep 300") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes(box, "sleep 300") == ""
+    until(lambda: processes(box, "sleep 300") == "", "the process outlived its stream", 30)
 
 
 def test_missing_command_streams_a_non_zero_result(box):
@@ -174,8 +181,10 @@ def test_many_streams_at_once_need_no_thread_each(box):
 
         before = threading.active_count()
         task = asyncio.gather(*(one(i) for i in range(20)))
-        await asyncio.sleep(0.6)
-        during = threading.active_count()
+        during = before
+        while not task.done():
+            during = max(during, threading.active_count())
+            await asyncio.sleep(0.05)  # a look at the threads while the streams are open
         return before, during, await task
 
     before, during, results = async_to_sync(many)()

@@ -14,6 +14,7 @@ def test_a_run_killed_for_the_memory_limit_says_so_and_the_box_goes_on(
 ):
     settings.SPOON_BOX_MEMORY = "200m"
     workspace = folders.create_workspace(make_user(), "proj", "main")
+    # (It never gets to sleep: the kernel kills it first.)
     hog = ["python3", "-c", "import time; b = b'x' * (400 * 1024 * 1024); time.sleep(5)"]
     run = wait_for_run(runs.start_run(workspace, hog), timeout=120)
     assert run.status == run.Status.FAILED

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,6 +13,7 @@ from boxes import commands, docker_engine, egress, images, leases, lifecycle
 from boxes.models import Box, Lease
 from boxes.naming import linux_name, validate_linux_name
 from boxes.use import using_box
+from tests import workers
 from tests.support import REPO, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,9 +37,10 @@ def test_linux_names(django_name, linux):
 
 
 def test_names_that_sanitize_alike_stay_distinct_and_never_change(make_user):
-    first = lifecycle.box_for(make_user("Bob.Builder"))
-    second = lifecycle.box_for(make_user("bob-builder"))
-    assert (first.username, second.username) == ("bob-builder", "bob-builder-2")
+    tag = uuid.uuid4().hex[:6]
+    first = lifecycle.box_for(make_user(f"Bob.Builder.{tag}"))
+    second = lifecycle.box_for(make_user(f"bob-builder-{tag}"))
+    assert (first.username, second.username) == (f"bob-builder-{tag}", f"bob-builder-{tag}-2")
     first.username = "someone-else"
     with pytest.raises(ValueError, match="never changes"):
         first.save()
@@ -98,6 +101,7 @@ def test_ensure_is_idempotent_and_starts_a_stopped_box(engine, make_user, sh):
     assert sh(started, "echo up") == "up"
 
 
+@pytest.mark.both_databases
 def test_twenty_concurrent_ensures_from_threads_leave_one_running_box(
     engine, make_user, run_in_threads
 ):
@@ -109,6 +113,8 @@ def test_twenty_concurrent_ensures_from_threads_leave_one_running_box(
     assert set(boxes) == {found[0].id}
 
 
+@pytest.mark.slow
+@pytest.mark.both_databases
 def test_twenty_concurrent_ensures_from_processes_leave_one_running_box(
     engine, make_user, settings
 ):
@@ -180,7 +186,7 @@ def test_engine_down_is_a_readable_error(make_user):
 @pytest.fixture
 def upgraded_image(engine, settings, tmp_path):
     """A different job image: the current one plus a marker file."""
-    ref = "spoon-test-upgrade:1"
+    ref = f"spoon-test-upgrade:1{workers.suffix()}"
     (tmp_path / "Dockerfile").write_text(
         f"FROM {settings.SPOON_JOB_IMAGE}\nRUN echo 2 > /etc/spoon-test-version\n"
     )
@@ -285,16 +291,19 @@ def test_installs_go_to_the_home_and_last(engine, make_user, sh):
 
 
 def test_a_deleted_users_home_is_never_given_to_a_new_user(engine, make_user, sh):
-    first = make_user("reused-name")
+    name = f"reused-{uuid.uuid4().hex[:8]}"
+    first = make_user(name)
     box = lifecycle.ensure_box(first)
     sh(box, "echo private > ~/secret")
     docker_engine.remove_container(box.container_name)
     first.delete()
-    assert docker_engine.volume_exists("spoon-home-reused-name"), "homes outlive users"
-    newcomer = lifecycle.ensure_box(make_user("reused-name"))
-    assert newcomer.username == "reused-name-2"
-    assert commands.run(newcomer, ["cat", "secret"]).exit_code != 0
-    docker_engine.remove_volume("spoon-home-reused-name")
+    try:
+        assert docker_engine.volume_exists(f"spoon-home-{name}"), "homes outlive users"
+        newcomer = lifecycle.ensure_box(make_user(name))
+        assert newcomer.username == f"{name}-2"
+        assert commands.run(newcomer, ["cat", "secret"]).exit_code != 0
+    finally:
+        docker_engine.remove_volume(f"spoon-home-{name}")
 
 
 def test_another_installations_container_is_left_alone(engine, make_user, settings):
@@ -310,9 +319,12 @@ def test_another_installations_container_is_left_alone(engine, make_user, settin
         },
         environment={"SPOON_USER": "x"},
     )
-    with pytest.raises(lifecycle.BoxError, match="belongs to another Spoon installation"):
-        lifecycle.ensure_box(user)
-    assert docker_engine.container_state(box.container_name).running
+    try:
+        with pytest.raises(lifecycle.BoxError, match="belongs to another Spoon installation"):
+            lifecycle.ensure_box(user)
+        assert docker_engine.container_state(box.container_name).running
+    finally:
+        docker_engine.remove_container(box.container_name)
 
 
 def test_an_explicit_image_is_not_silently_ignored_while_others_hold_the_box(
@@ -329,14 +341,16 @@ def test_an_explicit_image_is_not_silently_ignored_while_others_hold_the_box(
 
 
 def test_boxes_get_a_network_where_they_cannot_reach_each_other(engine, make_user, settings):
-    settings.SPOON_BOX_NETWORK = "spoon-test-isolated"
+    network = f"spoon-test-isolated{workers.suffix()}"
+    settings.SPOON_BOX_NETWORK = network
+    user = make_user()
     try:
-        box = lifecycle.ensure_box(make_user())
+        box = lifecycle.ensure_box(user)
         info = docker_engine.inspect_container(box.container_name)
-        assert info["HostConfig"]["NetworkMode"] == "spoon-test-isolated"
-        options = docker_engine.network_options("spoon-test-isolated")
+        assert info["HostConfig"]["NetworkMode"] == network
+        options = docker_engine.network_options(network)
         assert options["com.docker.network.bridge.enable_icc"] == "false"
-        bridge, _ = docker_engine.network_bridge("spoon-test-isolated")
+        bridge, _ = docker_engine.network_bridge(network)
         written = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
         assert f"-A INPUT -i {bridge} -j {egress.chain_for(bridge)}" in written, "kept off the host"
         settings.SPOON_BOX_NETWORK = "host"
@@ -344,9 +358,9 @@ def test_boxes_get_a_network_where_they_cannot_reach_each_other(engine, make_use
             lifecycle.recreate_box(box)
     finally:
         settings.SPOON_BOX_NETWORK = "none"
-        docker_engine.remove_container(box.container_name)
-        egress.remove("spoon-test-isolated", settings.SPOON_JOB_IMAGE)
-        docker_engine.remove_network("spoon-test-isolated")
+        docker_engine.remove_container(lifecycle.box_for(user).container_name)
+        egress.remove(network, settings.SPOON_JOB_IMAGE)
+        docker_engine.remove_network(network)
 
 
 def test_no_sudo_by_default_and_sudo_when_configured(engine, make_user, settings):

@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from boxes import docker_engine, lifecycle, processes
+from tests.support import until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,10 +93,18 @@ async def test_a_tty_has_its_size_and_carries_raw_bytes(box):
     await process.resize(80, 24)  # after the end: refused by the engine, and survived
 
 
+async def showing(box, pattern):
+    """Wait until a process matching pattern runs in the box."""
+
+    async def runs() -> bool:
+        return pattern in await running(box, pattern)
+
+    await until_async(runs, f"{pattern} never ran")
+
+
 async def test_end_ends_the_process_and_its_children_inside_the_box(box):
     process = await processes.open_process(box, ["sh", "-c", "sleep 600 & sleep 601"])
-    await asyncio.sleep(0.3)
-    assert "sleep 601" in await running(box, "sleep 60")
+    await showing(box, "sleep 601")
     await process.end()
     assert await running(box, "sleep 60") == ""
     await process.end()  # twice is harmless
@@ -104,8 +113,7 @@ async def test_end_ends_the_process_and_its_children_inside_the_box(box):
 async def test_close_lets_go_and_leaves_the_process_running(box):
     process = await processes.open_process(box, ["sleep", "602"], token="spoon-test-close-1")
     process.close()
-    await asyncio.sleep(0.3)
-    assert "sleep 602" in await running(box, "sleep 602")
+    await showing(box, "sleep 602")
     await asyncio.to_thread(processes.kill, box, "spoon-test-close-1")
     assert await running(box, "sleep 602") == "", "kill() by its token, from anywhere"
 

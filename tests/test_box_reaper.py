@@ -4,6 +4,7 @@ import io
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils import timezone
 from boxes import docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
 from tests import reliability
-from tests.support import REPO, bare_env, database_url
+from tests.support import REPO, read_until, spoon_process_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +45,7 @@ def test_recently_active_box_is_kept(engine, make_user):
     assert docker_engine.container_state(box.container_name).running
 
 
+@pytest.mark.both_databases
 def test_live_lease_holds_the_box_until_it_expires(engine, make_user):
     box = lifecycle.ensure_box(make_user())
     lease = leases.acquire(box, Lease.Kind.RUN, "a long build")
@@ -55,6 +57,7 @@ def test_live_lease_holds_the_box_until_it_expires(engine, make_user):
     assert reaper.reap().stopped == 1
 
 
+@pytest.mark.both_databases
 def test_activity_writes_are_throttled(engine, make_user, settings):
     box = lifecycle.box_for(make_user())
     settings.SPOON_ACTIVITY_WRITE_SECONDS = 3600
@@ -83,8 +86,8 @@ def test_idle_seconds_option(engine, make_user):
 
 
 def test_orphan_container_is_removed_and_its_volume_kept(engine, settings):
-    name = "spoon-box-orphan-test"
-    volume = "spoon-home-orphan-test"
+    user = f"orphan-{uuid.uuid4().hex[:8]}"
+    name, volume = f"spoon-box-{user}", f"spoon-home-{user}"
     docker_engine.create_volume(volume, labels={"spoon.instance": settings.SPOON_INSTANCE})
     docker_engine.run_container(
         settings.SPOON_JOB_IMAGE,
@@ -92,20 +95,23 @@ def test_orphan_container_is_removed_and_its_volume_kept(engine, settings):
         labels={
             "spoon.box": "1",
             "spoon.instance": settings.SPOON_INSTANCE,
-            "spoon.user": "orphan-test",
+            "spoon.user": user,
         },
-        environment={"SPOON_USER": "orphan-test"},
-        volumes={volume: {"bind": "/home/orphan-test", "mode": "rw"}},
+        environment={"SPOON_USER": user},
+        volumes={volume: {"bind": f"/home/{user}", "mode": "rw"}},
     )
-    report = reaper.reap()
-    assert f"removed orphan {name} (no user; volume {volume} kept)" in report.lines
-    assert docker_engine.container_state(name) is None
-    assert docker_engine.volume_exists(volume)
-    docker_engine.remove_volume(volume)
+    try:
+        report = reaper.reap()
+        assert f"removed orphan {name} (no user; volume {volume} kept)" in report.lines
+        assert docker_engine.container_state(name) is None
+        assert docker_engine.volume_exists(volume)
+    finally:
+        docker_engine.remove_container(name)
+        docker_engine.remove_volume(volume)
 
 
 def test_other_installations_boxes_are_never_touched(engine, settings):
-    name = "spoon-box-elsewhere-test"
+    name = f"spoon-box-elsewhere-{uuid.uuid4().hex[:8]}"
     docker_engine.run_container(
         settings.SPOON_JOB_IMAGE,
         name=name,
@@ -140,6 +146,7 @@ def test_one_list_call_per_pass(engine, make_user):
     assert report.api_calls == 1, "nothing to do costs nothing more"
 
 
+@pytest.mark.both_databases
 def test_two_reapers_at_once_do_no_harm(engine, make_user, run_in_threads):
     boxes = [lifecycle.ensure_box(make_user()) for _ in range(3)]
     for box in boxes:
@@ -159,6 +166,7 @@ def test_reap_with_the_engine_down_is_a_readable_error(settings):
         call_command("reapboxes")
 
 
+@pytest.mark.both_databases
 def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(
     engine, make_user, run_in_threads
 ):
@@ -178,27 +186,22 @@ def test_a_lease_then_ensure_racing_a_reap_always_gets_a_running_box(
         )
 
 
+@pytest.mark.both_databases
 def test_the_long_running_reaper_stops_a_box_that_goes_idle_while_it_runs(engine, make_user):
     box = lifecycle.ensure_box(make_user())
     reaper_process = subprocess.Popen(
         [sys.executable, "manage.py", "reapboxes", "--every", "0.5"],
         cwd=REPO,
-        env=bare_env(
-            SPOON_DATA_DIR=str(REPO / ".test-data"),
-            SPOON_BOX_NETWORK="none",
-            DATABASE_URL=database_url(),
-        ),
+        env=spoon_process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        summary = next(line for line in reaper_process.stdout if line.startswith("reapboxes:"))
+        summary = read_until(reaper_process, lambda line: line.startswith("reapboxes:"))[-1]
         assert "kept" in summary, "a pass's summary comes as it is written"
         make_idle(box)
-        for line in reaper_process.stdout:
-            if line.startswith(f"stopped {box.container_name}"):
-                break
+        read_until(reaper_process, lambda line: line.startswith(f"stopped {box.container_name}"))
         assert docker_engine.container_state(box.container_name) is None
         assert reaper_process.poll() is None, "it goes on after a pass"
     finally:
@@ -225,6 +228,7 @@ def test_every_takes_positive_seconds_without_dry_run(arguments):
         call_command("reapboxes", *arguments)
 
 
+@pytest.mark.both_databases
 def test_a_reaper_killed_halfway_leaves_nothing_the_next_one_cannot_finish(engine, make_user):
     """SIGKILLed while it stops boxes: once its claims lapse, the next reaper
     stops what is left, and the rows and the engine agree again."""
@@ -234,11 +238,7 @@ def test_a_reaper_killed_halfway_leaves_nothing_the_next_one_cannot_finish(engin
     reaping = subprocess.Popen(
         [sys.executable, "manage.py", "reapboxes"],
         cwd=REPO,
-        env=bare_env(
-            SPOON_DATA_DIR=str(REPO / ".test-data"),
-            SPOON_BOX_NETWORK="none",
-            DATABASE_URL=database_url(),
-        ),
+        env=spoon_process_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -246,7 +246,7 @@ def test_a_reaper_killed_halfway_leaves_nothing_the_next_one_cannot_finish(engin
     deadline = time.monotonic() + 60
     while not claimed.exists():  # it has begun stopping one
         assert time.monotonic() < deadline and reaping.poll() is None, "it never began"
-        time.sleep(0.01)
+        time.sleep(0.01)  # a claim lasts as long as a box's stop: look often
     reaping.kill()
     reaping.wait(timeout=10)
     # Its claims last lifecycle.CLAIM_SECONDS: as if they had passed.

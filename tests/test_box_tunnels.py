@@ -18,6 +18,7 @@ from boxes.models import Box
 from previews import upstream
 from tests.previewapp import CHUNK as APP_CHUNK
 from tests.previews_support import connections_to, run_app, wait_listening
+from tests.support import until, until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,6 +101,26 @@ while True:
 """
 
 
+async def filled(connection, timeout=30):
+    """Wait until a connection nobody reads holds what the box sent, and no
+    more comes: the window is full."""
+    deadline = time.monotonic() + timeout
+    held = -1
+    while connection.unread != held or not held:
+        assert time.monotonic() < deadline, "the window never filled"
+        held = connection.unread
+        await asyncio.sleep(0.5)  # full is when it stopped growing since the last look
+
+
+async def until_in_box(box, argv):
+    """Wait until argv succeeds in the box."""
+
+    async def succeeds() -> bool:
+        return (await asyncio.to_thread(docker_engine.exec_run, box.container_name, argv))[0] == 0
+
+    await until_async(succeeds, f"{argv} never succeeded in the box")
+
+
 def test_a_server_that_answers_before_reading_an_upload_is_heard(box):
     """A 413 to a large upload: the answer comes back, not a broken connection."""
     docker_engine.exec_run(
@@ -126,7 +147,7 @@ def test_a_reader_that_stops_holds_up_no_other_connection(box):
         tunnel = await tunnels.Tunnel.open(box)
         stalled = tunnel.connect(8080)
         stalled.write(request("GET", "/big?mb=50"))
-        await asyncio.sleep(1)  # the box sends until the window is full, then waits
+        await filled(stalled)  # the box sends until the window is full, then waits
         quick = tunnel.connect(8080)
         quick.write(request("GET", "/headers"))
         started = time.monotonic()
@@ -179,16 +200,17 @@ def test_closing_ends_the_connection_and_the_process_in_the_box(box):
         connection.write(request("GET", "/big?mb=50"))
         assert await connection.read()
         connection.close()
-        await asyncio.sleep(1)
-        open_after_close = connections_to(box.username, 8080)
+        await until_async(
+            lambda: asyncio.to_thread(lambda: connections_to(box.username, 8080) == 0),
+            "the server's connection outlived ours",
+        )
         tunnel.close()
-        return open_after_close
 
-    assert asyncio.run(use()) == 0, "the server's connection ended with ours"
-    deadline = time.monotonic() + 10
-    while in_box(box, "pgrep", "-c", "-x", "spoon-mux").strip() != "0":
-        assert time.monotonic() < deadline, "spoon-mux ends with its tunnel"
-        time.sleep(0.2)
+    asyncio.run(use())
+    until(
+        lambda: in_box(box, "pgrep", "-c", "-x", "spoon-mux").strip() == "0",
+        "spoon-mux outlived its tunnel",
+    )
 
 
 def test_a_box_that_stops_ends_its_tunnel(box):
@@ -293,7 +315,7 @@ def test_a_socket_in_the_box_sends_its_connections_through_the_tunnel(box):
     async def use():
         tunnel = await tunnels.Tunnel.open(box)
         listener = tunnel.listen(path)
-        await asyncio.sleep(0.5)
+        await until_in_box(box, ["test", "-S", path])  # spoon-mux listens there
         client = await processes.open_process(
             box, ["python3", "-c", CLIENT.format(path=path)], stdin=True
         )
@@ -304,7 +326,7 @@ def test_a_socket_in_the_box_sends_its_connections_through_the_tunnel(box):
         said = await client.read()
         mode = in_box(box, "stat", "-c", "%a %U", path, "/tmp/spoon-test-listen").split()
         listener.close()
-        await asyncio.sleep(0.5)
+        await until_in_box(box, ["test", "!", "-e", "/tmp/spoon-test-listen"])
         gone = in_box(box, "ls", "/tmp")
         tunnel.close()
         return said, mode, gone

@@ -4,19 +4,21 @@ and take everything down again."""
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
 import secrets
 import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
 
 from boxes import docker_engine
-from tests.support import REPO, free_port, type_in_terminal
+from tests.support import REPO, free_port, type_in_terminal, until
+
+pytestmark = pytest.mark.slow
 
 METRICS_TOKEN = "compose-test-metrics-token"
 COMPOSE = ["docker-compose", "-f", str(REPO / "deploy/compose/compose.yaml")]
@@ -89,17 +91,15 @@ def cookie(headers, name):
 
 def test_compose_signs_in_through_nginx_and_opens_a_terminal(compose):
     port, env, name = compose
-    deadline = time.monotonic() + 240
-    while True:
+
+    def healthy():
         try:
             status, _, body = get(port, "/healthz", {"Authorization": f"Bearer {METRICS_TOKEN}"})
         except OSError:
-            status, body = None, b""
-        if status == 200:
-            break
-        assert time.monotonic() < deadline, f"never healthy: {status} {body[:2000]!r}"
-        time.sleep(2)
-    health = json.loads(body)
+            return None
+        return status == 200 and json.loads(body)
+
+    health = until(healthy, "never healthy", timeout=240, every=2)
     assert health["database"]["ok"] and health["channel_layer"]["backend"] == "RedisChannelLayer"
 
     web_log = subprocess.run(
@@ -135,12 +135,11 @@ def test_compose_signs_in_through_nginx_and_opens_a_terminal(compose):
     assert len(boxes) == 1 and boxes[0].running, "the box runs on the host's engine"
 
     ssh_port = int(env["SPOON_SSH_PUBLISH"].rsplit(":", 1)[1])
-    deadline = time.monotonic() + 60
-    while True:  # the SSH gateway answers on its published port
-        try:
+
+    def gateway_answers() -> bool:
+        with contextlib.suppress(OSError):
             with socket.create_connection(("127.0.0.1", ssh_port), timeout=10) as gateway:
-                assert gateway.recv(64).startswith(b"SSH-2.0-")
-                break
-        except (OSError, AssertionError):
-            assert time.monotonic() < deadline, "the SSH gateway never answered"
-            time.sleep(1)
+                return gateway.recv(64).startswith(b"SSH-2.0-")
+        return False
+
+    until(gateway_answers, "the SSH gateway never answered", every=1)  # on its published port

@@ -44,6 +44,7 @@ def refused(response, field: str) -> str:
     return response.json()["error"]
 
 
+@pytest.mark.both_databases
 def test_a_token_is_taken_and_never_given_back(api):
     assert api.get("/api/dotfiles/config").json() | {} == {
         "enabled": True, "repo_url": "", "ref": "", "setup_path": "", "setup_args": [],

@@ -2,13 +2,13 @@
 
 import base64
 import json
-import time
 
 import pytest
 from django.test import Client
 
 from boxes import commands, lifecycle
-from dotfiles.models import OverlayFile
+from dotfiles.models import DotfilesRun, OverlayFile
+from tests.support import join_threads, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,11 +106,14 @@ def test_login_and_csrf_are_required(make_user):
 def test_apply_now_runs_in_the_box_and_is_listed(api, engine):
     put(api, ".hello", content="from the api\n")
     run_id = api.post("/api/dotfiles/apply").json()["run"]
-    for _ in range(100):
-        run = api.get(f"/api/dotfiles/runs/{run_id}").json()
-        if run["status"] != "running":
-            break
-        time.sleep(0.1)
+    run = until(
+        lambda: (
+            (answer := api.get(f"/api/dotfiles/runs/{run_id}").json())["status"] != "running"
+            and answer
+        ),
+        "the apply never ended",
+    )
+    join_threads(f"dotfiles-{api.user.pk}")  # it lets go of the box before the test ends
     assert run["status"] == "succeeded", run["log"]
     assert api.get("/api/dotfiles/runs/").json()["runs"][0]["id"] == run_id
     box = lifecycle.box_for(api.user)
@@ -140,9 +143,8 @@ def test_the_home_is_read_from_the_box_for_new_paths_and_adoption(api, engine, s
 
     assert put(api, ".gitconfig", content=text["content"]).status_code == 200  # adopt it
     assert ".gitconfig" not in {f["path"] for f in api.get("/api/dotfiles/home/").json()["files"]}
-    for _ in range(50):  # the save writes it into the running box
-        if sh(box, "cat ~/.spoon/overlay-hash 2>/dev/null || true"):
-            break
-        time.sleep(0.2)
+    saved = DotfilesRun.objects.filter(user=api.user, trigger=DotfilesRun.Trigger.FILES_SAVED)
+    until(saved.exclude(status=DotfilesRun.Status.RUNNING).exists, "the save never reached the box")
+    join_threads(f"dotfiles-{api.user.pk}")
     assert sh(box, "cat ~/.gitconfig") == "[user]\n  name = me", "adopted unchanged"
     assert api.get("/api/dotfiles/home/../etc/passwd").status_code == 400

@@ -8,9 +8,10 @@ import time
 import pytest
 
 from boxes import commands, lifecycle
+from boxes.models import Lease
 from dotfiles import materialize
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile, Secret
-from tests.support import REPO, bare_env, database_url
+from tests.support import REPO, gate, join_threads, open_gate, spoon_process_env, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,7 +118,7 @@ def test_output_that_comes_while_the_log_is_being_saved_is_kept(box, sh, monkeyp
     slow_add = materialize.RunLog.add
 
     def add(self, text):
-        time.sleep(0.05)
+        time.sleep(0.05)  # a busy database: the fault this test makes
         slow_add(self, text)
 
     monkeypatch.setattr(materialize.RunLog, "add", add)
@@ -214,11 +215,13 @@ def test_a_box_start_applies_the_dotfiles(engine, make_user, settings, sh):
     f.content = b"yes\n"
     f.save()
     box = lifecycle.ensure_box(user)
-    for _ in range(100):
-        run = DotfilesRun.objects.filter(user=user).first()
-        if run and run.status != DotfilesRun.Status.RUNNING:
-            break
-        time.sleep(0.1)
+    run = until(  # the apply runs in a thread of its own
+        lambda: (
+            DotfilesRun.objects.filter(user=user).exclude(status=DotfilesRun.Status.RUNNING).first()
+        ),
+        "no apply ended",
+    )
+    join_threads(f"dotfiles-{user.pk}")  # it lets go of the box before the test ends
     assert run.trigger == DotfilesRun.Trigger.BOX_START and run.status == "succeeded", run.log
     assert sh(box, "cat ~/.started") == "yes"
 
@@ -325,19 +328,18 @@ def test_a_yadm_repository_is_cloned_by_yadm_and_bootstrapped(box, sh):
     assert sh(box, "yadm status --porcelain | wc -l") == "0", "yadm tracks the home"
 
 
+@pytest.mark.both_databases
 def test_two_applies_from_two_processes_take_turns(box, sh):
     """Each process runs an apply at once; the second waits for the first."""
-    install = "#!/bin/sh\necho start >> ~/applies.log\nsleep 2\necho end >> ~/applies.log\n"
+    path, wait = gate()
+    install = f"#!/bin/sh\necho start >> ~/applies.log\n{wait}\necho end >> ~/applies.log\n"
     configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
     apply_now = (
         "from boxes.models import Box; from dotfiles import materialize; "
         f"run = materialize.apply(Box.objects.get(pk={box.pk}), 'apply now'); print(run.status)"
     )
-    env = bare_env(
-        SPOON_DATA_DIR=str(REPO / ".test-data"),
-        SPOON_BOX_NETWORK="none",
+    env = spoon_process_env(
         SPOON_DOTFILES_URL_SCHEMES="https,ssh,file",
-        DATABASE_URL=database_url(),
     )
     processes = [
         subprocess.Popen(
@@ -350,6 +352,16 @@ def test_two_applies_from_two_processes_take_turns(box, sh):
         )  # fmt: skip
         for _ in range(2)
     ]
+    # The first is in its script and the second has asked for its turn: only
+    # then does the script go on, so the two surely overlap.
+    applies = Lease.objects.filter(box=box, kind=Lease.Kind.DOTFILES)
+    begun = "cat ~/applies.log 2>/dev/null || true"
+    until(
+        lambda: applies.count() == 2 and "start" in sh(box, begun),
+        "the two applies never both began",
+        timeout=120,
+    )
+    open_gate(box, path)
     outputs = [p.communicate(timeout=180)[0] for p in processes]
     assert [out.split()[-1] for out in outputs] == ["succeeded", "succeeded"], outputs
     assert sh(box, "cat ~/applies.log").split() == ["start", "end", "start", "end"]

@@ -6,7 +6,9 @@ from boxes import docker_engine
 from tests import git_server
 from tests.support import wait_connected, wait_for_screen
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("dotfiles_browser")]
+# Its tests drive a daphne and never use the database in this process.
+SHARES_A_BROWSER = True
 
 
 def test_an_alias_saved_in_the_editor_works_in_the_terminal(spoon_server, page, new_user_logged_in):

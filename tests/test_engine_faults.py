@@ -48,7 +48,7 @@ class SlowEngine:
                 first = True
                 while data := await reader.read(65536):
                     if first and delay:
-                        await asyncio.sleep(delay)
+                        await asyncio.sleep(delay)  # the slow engine this test makes
                     first = False
                     writer.write(data)
                     await writer.drain()

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,11 @@ from boxes.models import Box, Lease
 from dotfiles import materialize
 from dotfiles.models import DotfilesRun
 from tests import reliability
-from tests.support import REPO
+from tests.support import REPO, until, until_async
 from tests.terminal_client import TerminalClient
 from workspaces import access, runs
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine_restart]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine_restart, pytest.mark.slow]
 PID_FILE = Path("/var/run/docker.pid")
 
 
@@ -34,10 +33,7 @@ def restart_engine() -> None:
     else:
         pid = int(PID_FILE.read_text())
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 90
-        while Path(f"/proc/{pid}").exists():
-            assert time.monotonic() < deadline, "dockerd did not stop"
-            time.sleep(0.2)
+        until(lambda: not Path(f"/proc/{pid}").exists(), "dockerd did not stop", 90)
         subprocess.run([REPO / "scripts" / "ensure-docker"], check=True, timeout=180)
     docker_engine.version()
 
@@ -49,11 +45,9 @@ async def opened(user, cookie) -> TerminalClient:
     return client
 
 
-async def until(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not await sync_to_async(condition)():
-        assert time.monotonic() < deadline, f"{condition.__name__} within {timeout} s"
-        await asyncio.sleep(0.2)
+async def within(condition, timeout: float) -> None:
+    """Until condition() (which may use the database) says yes."""
+    await until_async(sync_to_async(condition), f"{condition.__name__} within {timeout} s", timeout)
 
 
 async def printed(run, apply, run_says: str, apply_says: str) -> None:
@@ -64,7 +58,7 @@ async def printed(run, apply, run_says: str, apply_says: str) -> None:
         apply.refresh_from_db()
         return run_says in run.output and apply_says in apply.log
 
-    await until(shown, timeout=60)
+    await within(shown, timeout=60)
 
 
 async def apply_ended(apply: DotfilesRun, timeout: float) -> None:
@@ -72,7 +66,7 @@ async def apply_ended(apply: DotfilesRun, timeout: float) -> None:
         apply.refresh_from_db()
         return apply.status != DotfilesRun.Status.RUNNING
 
-    await until(ended, timeout)
+    await within(ended, timeout)
 
 
 async def assert_no_lease_outlives(user) -> None:
@@ -82,7 +76,7 @@ async def assert_no_lease_outlives(user) -> None:
     def none_live() -> bool:
         return not Lease.objects.live().filter(box__user=user).exists()
 
-    await until(none_live, timeout=10)
+    await within(none_live, timeout=10)
 
 
 def reload_engine(live_restore: bool) -> None:
@@ -90,10 +84,11 @@ def reload_engine(live_restore: bool) -> None:
         subprocess.run(["systemctl", "reload", "docker"], check=True, timeout=60)
     else:
         os.kill(int(PID_FILE.read_text()), signal.SIGHUP)
-    deadline = time.monotonic() + 30
-    while docker_engine._client().info()["LiveRestoreEnabled"] != live_restore:
-        assert time.monotonic() < deadline, "dockerd did not reload its configuration"
-        time.sleep(0.2)
+    until(
+        lambda: docker_engine._client().info()["LiveRestoreEnabled"] == live_restore,
+        "dockerd did not reload its configuration",
+        30,
+    )
 
 
 @pytest.fixture

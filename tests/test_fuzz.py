@@ -107,6 +107,7 @@ def no_errors_logged(caplog):
 PARAMETERIZED = [(name, route, params) for name, route, params in routes() if params]
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("name, route, params", PARAMETERIZED, ids=[r[0] for r in PARAMETERIZED])
 def test_path_parameters(mallory, no_errors_logged, name, route, params):
     @FUZZ
@@ -134,6 +135,7 @@ JSON_BODIES = [
 ]
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("path, method", JSON_BODIES)
 def test_json_bodies(mallory, no_errors_logged, path, method):
     @FUZZ
@@ -147,6 +149,7 @@ def test_json_bodies(mallory, no_errors_logged, path, method):
     reliability.tried("JSON bodies", f"{method} {path}", EXAMPLES)
 
 
+@pytest.mark.both_databases
 def test_bodies_that_are_not_json_objects_on_ones_own_things(make_user, no_errors_logged):
     """Where the user's own objects are found first, the body is read next:
     bytes that are not JSON, and JSON that is not an object, are refused there."""
@@ -192,6 +195,7 @@ FORMS = [
 ]
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("path, fields", FORMS)
 def test_forms_and_query_strings(mallory, no_errors_logged, path, fields):
     @FUZZ
@@ -209,6 +213,7 @@ def test_forms_and_query_strings(mallory, no_errors_logged, path, fields):
     reliability.tried("forms and query strings", path, EXAMPLES)
 
 
+@pytest.mark.both_databases
 @FUZZ
 @given(host=TEXT, next_=TEXT)
 def test_preview_open_addresses(mallory, no_errors_logged, host, next_):

@@ -33,6 +33,7 @@ def test_anyone_else_learns_only_whether_it_is_ok(engine, make_user, settings):
     assert down.status_code == 503 and down.json() == {"ok": False}
 
 
+@pytest.mark.both_databases
 def test_healthz_ok(client, engine, settings):
     response = client.get("/healthz")
     assert response.status_code == 200

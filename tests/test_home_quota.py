@@ -71,8 +71,8 @@ async def test_the_terminal_says_when_the_home_is_nearly_full(
                             await sync_to_async(access.issue)(user))  # fmt: skip
     assert await client.open()
     await client.read_until(b"$ ")
-    await client.type("head -c 7600K /dev/urandom > ~/nearly\r")
-    await client.read_until(b"$ ", timeout=20)
+    await client.type("head -c 7600K /dev/urandom > ~/nearly; echo wr''itten\r")
+    await client.read_until(b"written")  # (a "$ " is there already: the first prompt's)
     await sync_to_async(reaper.reap)()
     deadline = asyncio.get_running_loop().time() + 20
     while not any("Your home is nearly full" in d for d in client.details):

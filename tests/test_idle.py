@@ -45,6 +45,7 @@ async def until_closed(client: TerminalClient, timeout=15.0) -> int:
     return await client.wait_closed(timeout=timeout)
 
 
+@pytest.mark.both_databases
 async def test_an_open_silent_terminal_does_not_keep_its_box(alice):
     client = await opened(alice)
     box = await sync_to_async(idle_for)(alice, minutes=5)
@@ -111,13 +112,12 @@ async def test_terminals_are_warned_before_an_idle_stop_and_a_key_keeps_the_box(
     assert client.details[warned].endswith("it stops in about 1 min. Type anything to keep it.")
     await client.type("echo kept\r")
     await client.read_until(b"kept\r\n")
-    for _ in range(10):
-        if client.statuses[-1] == "connected":
-            break
+    deadline = time.monotonic() + 30
+    while client.statuses[-1] != "connected" and time.monotonic() < deadline:
         await client.read(timeout=0.5)
     assert client.statuses[-1] == "connected", "the warning is taken back"
     box = await sync_to_async(Box.objects.get)(user=alice)
-    assert timezone.now() - box.last_activity_at < timedelta(seconds=10), "the key kept it"
+    assert timezone.now() - box.last_activity_at < timedelta(seconds=30), "the key kept it"
     await client.close()
 
 

@@ -1,10 +1,12 @@
 """The job image: the promised tools, the entrypoint's user, and a quick stop."""
 
 import time
+import uuid
 
 import pytest
 
 from boxes import docker_engine
+from tests.support import until
 
 TOOLS = {
     "bash": ["bash", "--version"],
@@ -47,17 +49,15 @@ def in_login_shell(box, command, user="alice"):
 
 
 @pytest.mark.parametrize("tool", TOOLS)
-def test_promised_tool_answers_version(start_box, tool):
-    box = start_box()
-    code, output = in_login_shell(box, " ".join(TOOLS[tool]))
+def test_promised_tool_answers_version(module_box, tool):
+    code, output = in_login_shell(module_box, " ".join(TOOLS[tool]))
     assert code == 0, output.decode(errors="replace")
     assert output.strip()
 
 
-def test_ca_certificates_and_utf8(start_box):
-    box = start_box()
+def test_ca_certificates_and_utf8(module_box):
     code, output = in_login_shell(
-        box, "test -s /etc/ssl/certs/ca-certificates.crt && echo $LANG && printf 'é' | wc -m"
+        module_box, "test -s /etc/ssl/certs/ca-certificates.crt && echo $LANG && printf 'é' | wc -m"
     )
     assert code == 0
     assert output.split() == [b"C.UTF-8", b"1"]
@@ -78,10 +78,11 @@ def test_entrypoint_creates_non_root_user_who_owns_home(start_box):
 
 
 def test_home_keeps_its_files_across_containers(start_box):
-    first = start_box(home_volume="spoon-test-shared-home")
+    home = f"spoon-test-shared-home-{uuid.uuid4().hex[:8]}"
+    first = start_box(home_volume=home)
     assert in_login_shell(first, "echo kept > ~/note")[0] == 0
     docker_engine.remove_container(first)
-    second = start_box(home_volume="spoon-test-shared-home")
+    second = start_box(home_volume=home)
     code, output = in_login_shell(second, "cat ~/note; stat -c %u ~/note")
     assert (code, output.split()) == (0, [b"kept", b"1000"])
 
@@ -91,8 +92,7 @@ def test_entrypoint_refuses_bad_user_names(engine):
 
     from tests.support import TEST_LABEL
 
-    name = "spoon-test-badname"
-    docker_engine.remove_container(name)
+    name = f"spoon-test-badname-{uuid.uuid4().hex[:8]}"
     try:
         docker_engine.run_container(
             settings.SPOON_JOB_IMAGE,
@@ -100,10 +100,7 @@ def test_entrypoint_refuses_bad_user_names(engine):
             labels={TEST_LABEL: settings.SPOON_INSTANCE},
             environment={"SPOON_USER": "../root", "SPOON_UID": "1000"},
         )
-        deadline = time.monotonic() + 10
-        while docker_engine.inspect_container(name)["State"]["Running"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        until(lambda: not docker_engine.inspect_container(name)["State"]["Running"], timeout=30)
         state = docker_engine.inspect_container(name)["State"]
         assert state["ExitCode"] == 64
         assert "not a valid user name" in docker_engine.container_logs(name)
@@ -121,24 +118,27 @@ def test_profile_works_with_empty_home_and_points_installs_at_home(start_box):
     assert b"ll is aliased" in output
 
 
-def test_tmux_starts_login_shells(start_box):
-    box = start_box()
+def test_tmux_starts_login_shells(module_box):
     code, output = in_login_shell(
-        box,
-        "tmux new -d -s t -x 80 -y 24 && sleep 0.5 && tmux display -p '#{pane_current_command}' "
-        "&& shopt_out=$(tmux send-keys -t t 'shopt -q login_shell && echo LOGIN-YES' Enter; "
-        'sleep 0.5; tmux capture-pane -p -t t) && echo "$shopt_out" | grep -c LOGIN-YES',
+        module_box,
+        "tmux new -d -s t -x 80 -y 24 && tmux send-keys -t t "
+        "'shopt -q login_shell && echo LOGIN-YES' Enter && "
+        # Waits for the line itself, however long a busy machine takes.
+        "for i in $(seq 300); do tmux capture-pane -p -t t | grep -qx LOGIN-YES && break; "
+        "sleep 0.1; done; tmux capture-pane -p -t t | grep -cx LOGIN-YES",
     )
     assert code == 0, output
-    assert output.split()[-1] in (b"1", b"2")
+    assert output.split()[-1] == b"1", "the shell in a tmux window is a login shell"
 
 
-def test_box_stops_in_under_two_seconds(start_box):
+def test_box_stops_at_once_on_sigterm(start_box):
     box = start_box()
     started = time.monotonic()
-    docker_engine.stop_container(box, timeout=10)
+    docker_engine.stop_container(box, timeout=30)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.0, f"docker stop took {elapsed:.2f} s"
+    # Under two seconds on an idle machine; what matters is that it ends on
+    # SIGTERM (0 or 143), not killed at the timeout (137).
+    assert elapsed < 10, f"docker stop took {elapsed:.2f} s"
     assert docker_engine.inspect_container(box)["State"]["ExitCode"] in (0, 143)
 
 
@@ -149,8 +149,8 @@ def in_interactive_shell(box, command, user="alice"):
 PS1_AFTER = 'false; __spoon_prompt; printf "%s" "$PS1"'
 
 
-def test_the_prompt_shows_status_workspace_branch_and_state(start_box):
-    box = start_box()
+def test_the_prompt_shows_status_workspace_branch_and_state(module_box):
+    box = module_box
     made = in_login_shell(
         box,
         "mkdir -p ~/Code/proj/main && cd ~/Code/proj/main && git init -q -b main && "

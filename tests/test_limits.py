@@ -12,7 +12,7 @@ from tests import reliability
 from workspaces import runs
 from workspaces.models import Run, Workspace
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.both_databases]
 
 
 @pytest.fixture

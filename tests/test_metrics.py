@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from boxes import docker_engine, lifecycle, reaper
 from boxes.models import Lease
 from boxes.use import using_box
-from tests.support import REPO, bare_env, database_url
+from tests.support import REPO, spoon_process_env
 from workspaces import runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,10 +114,7 @@ def test_a_down_engine_is_counted_as_errors(token, settings, tmp_path):
 def test_processes_sharing_a_metrics_directory_are_added_up(token, engine, tmp_path, monkeypatch):
     """Two reaper processes and the web process that answers, as on a host
     with PROMETHEUS_MULTIPROC_DIR set for all of them."""
-    env = bare_env(
-        SPOON_DATA_DIR=str(REPO / ".test-data"),
-        SPOON_BOX_NETWORK="none",
-        DATABASE_URL=database_url(),
+    env = spoon_process_env(
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
     )
     for _ in range(2):

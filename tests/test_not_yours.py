@@ -136,6 +136,7 @@ def test_every_json_endpoint_answers_json_even_when_it_refuses(make_user):
     assert Client().get("/api/dotfiles/files/").status_code == 401
 
 
+@pytest.mark.both_databases
 def test_a_terminal_ticket_for_anothers_workspace_or_box_is_a_missing_one(alices_things, make_user):
     bob = Client()
     bob.force_login(make_user())

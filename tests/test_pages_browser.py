@@ -4,12 +4,15 @@ what a save did is said, and an agent's turn reads as a conversation."""
 
 import json
 import subprocess
+import time
 
 import pytest
 
-from tests.support import manage, wait_connected, wait_for_screen
+from tests.support import wait_connected, wait_for_screen
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages_browser")]
+# Its tests drive a daphne and never use the database in this process.
+SHARES_A_BROWSER = True
 
 
 def answer_prompts(page, *answers):
@@ -85,8 +88,8 @@ def test_destructive_actions_ask_first_and_name_what_goes(spoon_server, page, ne
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.check("[data-confirm-when]")
-    page.click("form[data-confirm] button[type=submit]")
-    page.wait_for_timeout(500)
+    with page.expect_event("dialog"):
+        page.click("form[data-confirm] button[type=submit]")
     assert asked == [
         "Delete the workspace keepme/main and its folder ~/Code/keepme/main, with everything "
         "in it? That cannot be undone."
@@ -149,7 +152,7 @@ def test_an_agent_turn_reads_as_a_conversation(spoon_server, page, new_user_logg
         f"['sh', '-c', {STAND_IN!r}, 'talker', *{[json.dumps(e) for e in EVENTS]!r}, "
         "'{prompt}']})"
     )
-    manage("shell", "-c", register, env=spoon_server.env)
+    spoon_server.python(register)
     new_user_logged_in(page, spoon_server, "/workspaces/")
     page.fill("#spoon", "talk")
     page.fill("#branch", "main")
@@ -178,7 +181,7 @@ def set_box(server, username, change):
         "from boxes.models import Box; "
         f"Box.objects.filter(user__username={username!r}).update({change})"
     )
-    manage("shell", "-c", code, env=server.env)
+    server.python(code)
 
 
 def test_the_landing_page_puts_the_box_first(spoon_server, page, new_user_logged_in):
@@ -190,11 +193,12 @@ def test_the_landing_page_puts_the_box_first(spoon_server, page, new_user_logged
     page.wait_for_selector("[aria-label='Your box'][data-box-state=running]", timeout=60_000)
     assert "since" in card.inner_text() and "spoon-job:1" in card.inner_text()
     idle = page.locator("[data-idle]")
-    for _ in range(20):  # the box start's dotfiles apply holds it for a moment
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the box start's dotfiles apply holds it for a moment
         if "unless something happens in it" in idle.inner_text():
             break
         assert idle.inner_text() == "not while work holds it (dotfiles)"
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(500)  # the page shows it as it was: read it again
         page.reload()
     assert "unless something happens in it" in idle.inner_text()
     set_box(spoon_server, username, "update_pending=True")
@@ -230,7 +234,7 @@ def test_the_landing_page_puts_the_box_first(spoon_server, page, new_user_logged
 
 def test_staff_see_the_engine_on_the_landing_page(spoon_server, page):
     page.goto(f"{spoon_server.url}/login/?next=/")
-    page.fill("#id_username", "ada")
+    page.fill("#id_username", spoon_server.staff)
     page.fill("#id_password", "correct-horse-battery")
     page.click("button[type=submit]")
     page.wait_for_url(spoon_server.url + "/")
@@ -239,14 +243,14 @@ def test_staff_see_the_engine_on_the_landing_page(spoon_server, page):
 
 def test_the_admin_box_list_fits_a_1400_px_screen(spoon_server, page):
     page.goto(f"{spoon_server.url}/login/?next=/terminal/")
-    page.fill("#id_username", "ada")
+    page.fill("#id_username", spoon_server.staff)
     page.fill("#id_password", "correct-horse-battery")
     page.click("button[type=submit]")
     wait_connected(page)  # her box runs, held by this terminal
     admin = page.context.new_page()
     admin.set_viewport_size({"width": 1400, "height": 900})
     admin.goto(spoon_server.url + "/admin/boxes/box/")
-    row = admin.locator("#result_list tbody tr", has_text="spoon-box-ada")
+    row = admin.locator("#result_list tbody tr", has_text=f"spoon-box-{spoon_server.staff}")
     assert row.locator(".field-engine_state").inner_text() == "running"
     assert row.locator(".field-held_by").inner_text() == "terminal"
     assert row.locator(".field-open_terminal a").is_visible()

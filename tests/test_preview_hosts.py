@@ -79,6 +79,7 @@ def test_the_terminals_links_to_a_server_in_the_box_become_its_preview_links():
     ]  # fmt: skip
 
 
+@pytest.mark.both_databases
 @pytest.mark.django_db
 def test_a_sign_in_ticket_signs_in_once_on_its_own_host_only(django_user_model):
     from datetime import timedelta
@@ -100,6 +101,7 @@ def test_a_sign_in_ticket_signs_in_once_on_its_own_host_only(django_user_model):
     assert SpentTicket.objects.count() == 1, "nonces no ticket could use any more are pruned"
 
 
+@pytest.mark.both_databases
 @pytest.mark.django_db
 def test_preview_sign_ins_count_among_a_users_tickets(client, make_user, settings):
     from boxes import lifecycle

@@ -17,7 +17,7 @@ import websockets
 
 from boxes import docker_engine
 from tests.previews_support import PreviewClient, connections_to, run_app, wait_listening
-from tests.support import REPO, reference_nginx
+from tests.support import REPO, reference_nginx, until
 
 PASSWORD = "a-long-test-password"
 
@@ -168,15 +168,25 @@ def test_another_user_gets_404_until_shared_and_a_public_link_works_signed_out(o
 
     status, renewed = owner.spoon_api("POST", "/api/previews/ports/8080/link")
     assert renewed["link"] != link
-    time.sleep(2.1)  # decisions are kept that long
-    response, _ = stranger.request(host, "GET", "/headers")
-    assert response.status == 302, "the old link's visitors are out"
+    # Decisions are kept DECISION_SECONDS (2 s): until then the old link still works.
+    answered = until_status(stranger, host, 302)
+    assert answered == 302, "the old link's visitors are out"
     response, body = stranger.request(host, "POST", "/__spoon/link", body=token, cookie=False)
     assert response.status == 404
 
     owner.spoon_api("PUT", "/api/previews/ports/8080", {"sharing": "private"})
-    time.sleep(2.1)
-    assert other.request(host, "GET", "/headers")[0].status == 404
+    assert until_status(other, host, 404) == 404
+
+
+def until_status(client, host: str, wanted: int) -> int:
+    """GET /headers until it answers wanted; that status."""
+    until(
+        lambda: client.request(host, "GET", "/headers")[0].status == wanted,
+        f"never answered {wanted}",
+        timeout=30,
+        every=0.2,
+    )
+    return wanted
 
 
 def test_staff_have_no_preview_access_to_users_ports(owner, spoon_server):

@@ -13,7 +13,9 @@ from boxes import docker_engine
 from tests.previews_support import run_app, run_vite
 from tests.support import wait_connected, wait_for_screen
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("previews_browser")]
+# Its tests drive a daphne and never use the database in this process.
+SHARES_A_BROWSER = True
 PASSWORD = "a-long-test-password"
 
 
@@ -30,6 +32,7 @@ def log_in(page, server, landing: str) -> str:
     return username
 
 
+@pytest.mark.slow
 def test_a_preview_opens_from_the_ports_list_and_its_page_cannot_reach_spoon(spoon_server, browser):
     context = browser.new_context()
     page = context.new_page()
@@ -126,7 +129,7 @@ def test_a_vite_dev_servers_hot_reload_works_through_its_preview(spoon_server, p
 
 
 def wait_said(page, said: list[str], text: str) -> None:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not any(text in line for line in said):
         assert time.monotonic() < deadline, f"the page never said {text!r}: {said}"
-        page.wait_for_timeout(100)
+        page.wait_for_timeout(100)  # lets Playwright hand over the page's messages

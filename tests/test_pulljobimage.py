@@ -3,11 +3,12 @@
 import os
 import shutil
 import subprocess
+import uuid
 
 import pytest
 
 from boxes import docker_engine
-from tests.support import free_port, manage, wait_for_port
+from tests.support import TEST_LABEL, free_port, manage, wait_for_port
 
 
 @pytest.fixture
@@ -33,9 +34,24 @@ def registry(tmp_path):
         process.wait(timeout=10)
 
 
-def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
+@pytest.fixture
+def small_image(engine, tmp_path):
+    """A few bytes standing in for the job image: pulling is what is tested,
+    and pushing the real one (1.7 GB, compressed on the way) took a minute
+    of CPU."""
+    context = tmp_path / "small-image"
+    context.mkdir()
+    (context / "marker").write_text("stands in for the job image\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
+    ref = f"spoon-test-small:{uuid.uuid4().hex[:8]}"
+    docker_engine.build_image(context, ref, {}, {TEST_LABEL: "small"}, log=lambda line: None)
+    yield ref
+    docker_engine.remove_image(ref)
+
+
+def test_pull_the_job_image_back_from_a_registry(registry, small_image):
     ref = f"{registry}/spoon-job:pulled"
-    docker_engine.tag_image(settings.SPOON_JOB_IMAGE, ref)
+    docker_engine.tag_image(small_image, ref)
     docker_engine.push_image(ref)
     docker_engine.remove_image(ref)
     assert docker_engine.image_id(ref) is None
@@ -45,7 +61,7 @@ def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
         pulled = manage("pulljobimage", env=env, check=False)
         assert pulled.returncode == 0, pulled.stderr
         assert f"{ref}: present (sha256:" in pulled.stdout
-        assert docker_engine.image_id(ref) == docker_engine.image_id(settings.SPOON_JOB_IMAGE)
+        assert docker_engine.image_id(ref) == docker_engine.image_id(small_image)
         assert manage("checkdocker", env=env, check=False).returncode == 0
 
         (by_digest,) = [d for d in docker_engine.repo_digests(ref) if d.startswith(registry)]
@@ -55,7 +71,7 @@ def test_pull_the_job_image_back_from_a_registry(engine, registry, settings):
         env["SPOON_JOB_IMAGE"] = by_digest
         pulled = manage("pulljobimage", env=env, check=False)
         assert pulled.returncode == 0, pulled.stderr
-        assert docker_engine.image_id(by_digest) == docker_engine.image_id(settings.SPOON_JOB_IMAGE)
+        assert docker_engine.image_id(by_digest) == docker_engine.image_id(small_image)
     finally:
         for pulled_ref in pulled_refs:
             docker_engine.remove_image(pulled_ref)

@@ -10,7 +10,7 @@ from spoon.settings import redis_channel_layers
 from tests.test_run_stream import connect, messages_until_closed
 from workspaces import access, runs
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 async def test_a_run_stream_stays_open_for_over_a_minute_on_redis(

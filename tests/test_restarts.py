@@ -4,25 +4,26 @@ the job in the box again and records how it really ended, output complete."""
 
 import asyncio
 import contextlib
-import time
+import json
 import urllib.request
 from datetime import timedelta
 
 import pytest
+import websockets
 from django.utils import timezone
 
 from boxes import commands, lifecycle
 from tests import reliability
-from tests.support import SpoonServer, database_url
+from tests.support import SpoonServer, database_url, gate, open_gate, until
 from workspaces import runs
 from workspaces.models import Run
 
-pytestmark = pytest.mark.django_db(transaction=True)
-LEASE = 6  # seconds: a killed process's claims lapse after this
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.both_databases, pytest.mark.slow]
+LEASE = 10  # seconds: a killed process's claims lapse after this; renewed every third
 
 
 @pytest.fixture
-def spoon_process(engine, settings):
+def spoon_process(engine, settings, tmp_path):
     """spoon_process(name): a daphne on the test database, started; all are
     stopped after the test."""
     started = []
@@ -31,6 +32,7 @@ def spoon_process(engine, settings):
         server = SpoonServer(
             settings.DATA_DIR,
             log_name=f"daphne-{name}.log",
+            log_dir=tmp_path,
             DATABASE_URL=database_url(),
             SPOON_LEASE_SECONDS=str(LEASE),
             **environment,
@@ -46,12 +48,13 @@ def spoon_process(engine, settings):
 
 @pytest.fixture
 def signed_up(workspace):
-    """The workspace, its owner given a password (before a page's event loop
-    keeps the ORM from this thread)."""
+    """The workspace, its owner given a password, and its box (read before a
+    page's event loop keeps the ORM from this thread)."""
     from tests.test_two_processes import PASSWORD
 
     workspace.user.set_password(PASSWORD)
     workspace.user.save()
+    workspace.box = lifecycle.box_for(workspace.user)
     return workspace
 
 
@@ -76,14 +79,6 @@ def started_in(server, workspace, script):
     return run
 
 
-def until(check, failure: str, timeout: float = 60) -> None:
-    """Ask check() every tenth of a second until it says yes, or fail."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.1)
-
-
 def in_box(workspace, script) -> str:
     box = lifecycle.box_for(workspace.user)
     return commands.run(box, ["sh", "-c", script]).output.decode()
@@ -93,9 +88,10 @@ def test_a_run_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     workspace, spoon_process, wait_for_run
 ):
     first = spoon_process("a")
-    script = "echo begun; sleep 4; echo 'after the kill'; exit 7"
-    run = started_in(first, workspace, script)
+    path, wait = gate()
+    run = started_in(first, workspace, f"echo begun; {wait}; echo 'after the kill'; exit 7")
     first.kill()
+    open_gate(lifecycle.box_for(workspace.user), path)
 
     second = spoon_process("b", SPOON_METRICS_TOKEN="m" * 32)
     run = wait_for_run(run, timeout=90)
@@ -116,11 +112,14 @@ def test_a_run_that_ended_while_spoon_was_down_is_recorded_with_its_real_end(
     workspace, spoon_process, wait_for_run
 ):
     first = spoon_process("a")
-    run = started_in(first, workspace, "echo begun; sleep 1; seq 1 20000; echo done")
+    path, wait = gate()
+    run = started_in(first, workspace, f"echo begun; {wait}; seq 1 20000; echo done")
     first.kill()
-    time.sleep(3)  # it ends in the box while no Spoon runs
+    open_gate(lifecycle.box_for(workspace.user), path)  # it ends in the box while no Spoon runs
+    exit_status = f"cat ~/.spoon/jobs/{run.token}/exit 2>/dev/null | sed 's/^/exit /'"
+    until(lambda: "exit 0" in in_box(workspace, exit_status), "it never ended in the box")
+    run.refresh_from_db()
     assert run.status == Run.Status.RUNNING
-    assert "exit 0" in in_box(workspace, f"cat ~/.spoon/jobs/{run.token}/exit | sed 's/^/exit /'")
 
     spoon_process("b")
     run = wait_for_run(run, timeout=90)
@@ -131,13 +130,15 @@ def test_a_run_that_ended_while_spoon_was_down_is_recorded_with_its_real_end(
 
 def test_a_stopped_daphne_hands_its_runs_on_at_once(workspace, spoon_process, wait_for_run):
     first = spoon_process("a")
-    run = started_in(first, workspace, "echo begun; sleep 2; echo end")
+    path, wait = gate()
+    run = started_in(first, workspace, f"echo begun; {wait}; echo end")
     first.stop()  # SIGTERM, as systemd stops it for a deploy
     run.refresh_from_db()
-    assert run.carried_until is None, "let go of as it stopped"
+    assert run.carried_until is None, "let go of as it stopped: the next one need not wait"
 
     spoon_process("b")
-    run = wait_for_run(run, timeout=LEASE)  # well before its claim would have lapsed
+    open_gate(lifecycle.box_for(workspace.user), path)
+    run = wait_for_run(run)
     assert run.status == Run.Status.SUCCEEDED, run.error
     assert run.output == "begun\nend\n"
 
@@ -169,15 +170,16 @@ SCHEMES = {"SPOON_DOTFILES_URL_SCHEMES": "https,ssh,file"}
 
 @pytest.fixture
 def box_with_dotfiles(engine, make_user, sh):
-    """A box whose dotfiles repository's install script takes 4 s, and an
-    overlay file; its owner has a password."""
+    """A box whose dotfiles repository's install script says "begun", then
+    waits at box.gate; and an overlay file. Its owner has a password."""
     from tests.test_dotfiles_apply import add_file, configure, make_repo
     from tests.test_two_processes import PASSWORD
 
     box = lifecycle.ensure_box(make_user())
     box.user.set_password(PASSWORD)
     box.user.save()
-    install = "#!/bin/sh\necho begun\nsleep 4\necho installed\ntouch ~/installed\n"
+    box.gate, wait = gate()
+    install = f"#!/bin/sh\necho begun\n{wait}\necho installed\ntouch ~/installed\n"
     configure(box, make_repo(sh, box, {"install.sh": install}, executable=["install.sh"]))
     add_file(box, ".spoonrc", b"from the overlay\n")
     return box
@@ -195,6 +197,7 @@ def test_an_apply_goes_on_when_daphne_is_killed_and_the_next_one_records_it(
     run = DotfilesRun.objects.get(pk=body["run"])
     until(lambda: run.refresh_from_db() or "begun" in run.log, "the install script never began")
     first.kill()
+    open_gate(box, box.gate)
 
     spoon_process("b", **SCHEMES)
     until(lambda: run.refresh_from_db() or run.status != "running", "never recorded", 90)
@@ -212,7 +215,8 @@ def test_a_page_following_a_run_follows_it_on_across_a_restart(
     from tests.support import reference_nginx
     from tests.test_two_processes import PASSWORD
 
-    workspace = signed_up
+    workspace, box = signed_up, signed_up.box
+    path, wait = gate()
     first = spoon_process("a")
     second = spoon_process("b", now=False)
     with reference_nginx(tmp_path, [first.port, second.port]) as nginx:
@@ -222,11 +226,12 @@ def test_a_page_following_a_run_follows_it_on_across_a_restart(
         page.fill("#id_password", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(f"{spoon}/workspaces/{workspace.pk}/")
-        page.fill("#command", "sh -c 'echo begun; sleep 4; echo after-the-restart'")
+        page.fill("#command", f"sh -c 'echo begun; {wait}; echo after-the-restart'")
         page.click("[data-run-form] button[type=submit]")
         page.wait_for_selector("[data-run-output]:has-text('begun')", timeout=30_000)
         second.start()
         first.stop()  # as a deploy does: the page's run stream closes with it
+        open_gate(box, path)
 
         page.wait_for_selector("[data-run-title][data-status=succeeded]", timeout=90_000)
         shown = page.locator("[data-run-output]").inner_text()
@@ -253,6 +258,7 @@ def test_the_dotfiles_page_follows_an_apply_on_across_a_restart(
     second = spoon_process("b", now=False, **SCHEMES)
     second.port, second.url = first.port, first.url  # the same address, as after a restart
     second.start()
+    open_gate(box_with_dotfiles, box_with_dotfiles.gate)
     page.wait_for_selector("[data-run-status][data-status=succeeded]", timeout=90_000)
     log = page.locator("[data-log]").inner_text()
     assert "installed" in log and "Spoon restarted during this apply" in log, log
@@ -273,14 +279,20 @@ def test_a_killed_daphnes_terminal_lease_lapses_and_the_reaper_stops_the_box(
 
     async def hold_a_terminal_open():
         status, offer = client.spoon_api("POST", "/terminal/tickets/")
-        url, port = offer["ws_url"], first.port
-        opened = asyncio.create_task(
-            type_in_terminal(port, url, client.session, b"never-shows", b"echo typed\r")
-        )
-        await asyncio.sleep(3)  # the prompt is up; the process dies under it
-        first.kill()
-        with contextlib.suppress(Exception):
-            await opened
+        async with websockets.connect(
+            f"ws://localhost:{first.port}{offer['ws_url']}", host="127.0.0.1", port=first.port,
+            origin=f"http://localhost:{first.port}",
+            additional_headers={"Cookie": f"sessionid={client.session}"},
+        ) as socket:  # fmt: skip
+            await socket.send(json.dumps({"type": "resize", "cols": 100, "rows": 30}))
+            screen = b""
+            async with asyncio.timeout(120):
+                while b"$" not in screen:  # the prompt is up; the process dies under it
+                    frame = await socket.recv()
+                    screen += frame if isinstance(frame, bytes) else b""
+            first.kill()
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await socket.recv()
 
     asyncio.run(hold_a_terminal_open())
     box = Box.objects.get(user=workspace.user)

@@ -8,9 +8,12 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from boxes.models import Box
 from spoon.routing import application
+from tests.support import gate, open_gate
 from tests.terminal_client import TerminalClient
-from workspaces import access, folders, runs
+from workspaces import access, runs
+from workspaces.models import Run, Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +26,9 @@ async def connect(run_id, cookie, ticket, origin="http://localhost"):
     return socket, connected
 
 
-async def messages_until_closed(socket, timeout=60):
+async def messages_until(socket, wanted, timeout=60):
+    """The messages up to and including the first wanted(message) one, or
+    up to the close; and the close code (None if it did not close)."""
     got = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -33,13 +38,30 @@ async def messages_until_closed(socket, timeout=60):
         if message["type"] == "websocket.close":
             return got, message.get("code", 1000)
         got.append(json.loads(message["text"]))
+        if wanted(got[-1]):
+            return got, None
     raise AssertionError(f"not closed: {got}")
 
 
+async def messages_until_closed(socket, timeout=60):
+    return await messages_until(socket, lambda message: False, timeout)
+
+
+def open_gate_of(workspace, path):
+    open_gate(Box.objects.get(user=workspace.user), path)
+
+
+@pytest.fixture
+def rows_only(make_user):
+    """A workspace that is only a row (no box): its runs are never carried out."""
+    return Workspace.objects.create(user=make_user(), spoon="p", branch="main")
+
+
+@pytest.mark.both_databases
 async def test_output_arrives_live_then_the_status(workspace, session_cookie):
-    run = await sync_to_async(runs.start_run)(
-        workspace, ["sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three; exit 3"]
-    )
+    path, wait = gate()
+    script = f"echo one; {wait}; echo two; echo three; exit 3"
+    run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", script])
     ticket = await sync_to_async(access.issue)(
         workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
     )
@@ -47,7 +69,10 @@ async def test_output_arrives_live_then_the_status(workspace, session_cookie):
         run.pk, await sync_to_async(session_cookie)(workspace.user), ticket
     )
     assert connected
-    got, code = await messages_until_closed(socket)
+    first, _ = await messages_until(socket, lambda m: "one" in m.get("text", ""))
+    await sync_to_async(open_gate_of)(workspace, path)
+    rest, code = await messages_until_closed(socket)
+    got = first + rest
     text = "".join(m["text"] for m in got if m["type"] == "output")
     assert text == "one\ntwo\nthree\n"
     assert len([m for m in got if m["type"] == "output" and m["text"]]) >= 2, "in pieces, live"
@@ -60,25 +85,27 @@ async def test_output_arrives_live_then_the_status(workspace, session_cookie):
     assert code == 1000
 
 
+@pytest.mark.both_databases
 async def test_the_status_comes_as_it_changes(workspace, session_cookie):
-    run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", "sleep 1; echo done"])
+    path, wait = gate()
+    run = await sync_to_async(runs.start_run)(workspace, ["sh", "-c", f"{wait}; echo done"])
     ticket = await sync_to_async(access.issue)(
         workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
     )
     socket, _ = await connect(run.pk, await sync_to_async(session_cookie)(workspace.user), ticket)
-    got, code = await messages_until_closed(socket)
+    first, _ = await messages_until(socket, lambda m: m.get("status") == "running")
+    await sync_to_async(open_gate_of)(workspace, path)
+    rest, code = await messages_until_closed(socket)
+    got = first + rest
     statuses = [m["status"] for m in got if m["type"] == "status"]
     assert "running" in statuses[:-1], "shown while it runs, not only at the end"
     assert statuses[-1] == "succeeded" and got[-1]["type"] == "status"
 
 
-async def test_a_finished_run_sends_what_it_stored(workspace, session_cookie):
+@pytest.mark.both_databases
+async def test_a_finished_run_sends_what_it_stored(workspace, session_cookie, wait_for_run):
     run = await sync_to_async(runs.start_run)(workspace, ["echo", "done-already"])
-    for _ in range(100):
-        await sync_to_async(run.refresh_from_db)()
-        if run.finished:
-            break
-        await asyncio.sleep(0.1)
+    await sync_to_async(wait_for_run)(run)
     ticket = await sync_to_async(access.issue)(
         workspace.user, workspace=workspace, opens=access.run_socket(run.pk)
     )
@@ -88,15 +115,17 @@ async def test_a_finished_run_sends_what_it_stored(workspace, session_cookie):
     assert got[-1]["status"] == "succeeded"
 
 
-async def test_ticket_rules(workspace, make_user, session_cookie):
-    run = await sync_to_async(runs.start_run)(workspace, ["true"])
+@pytest.mark.both_databases
+async def test_ticket_rules(rows_only, make_user, session_cookie):
+    workspace = rows_only
+    run = await Run.objects.acreate(workspace=workspace, argv=["true"])
     owner_cookie = await sync_to_async(session_cookie)(workspace.user)
 
     socket, _ = await connect(run.pk, owner_cookie, None)
     assert (await messages_until_closed(socket))[1] == 4401
 
     other = await sync_to_async(make_user)()
-    elsewhere = await sync_to_async(folders.create_workspace)(other, "theirs", "main")
+    elsewhere = await Workspace.objects.acreate(user=other, spoon="theirs", branch="main")
     other_ticket = await sync_to_async(access.issue)(
         other, workspace=elsewhere, opens=access.run_socket(run.pk)
     )
@@ -115,9 +144,10 @@ async def test_ticket_rules(workspace, make_user, session_cookie):
     assert not connected, "the same host on another port is another origin"
 
 
-async def test_a_ticket_opens_only_the_socket_it_was_issued_for(workspace, session_cookie):
-    run = await sync_to_async(runs.start_run)(workspace, ["true"])
-    other_run = await sync_to_async(runs.start_run)(workspace, ["true"], explore=True)
+async def test_a_ticket_opens_only_the_socket_it_was_issued_for(rows_only, session_cookie):
+    workspace = rows_only
+    run = await Run.objects.acreate(workspace=workspace, argv=["true"], token="run-1")
+    other_run = await Run.objects.acreate(workspace=workspace, argv=["true"], token="run-2")
     cookie = await sync_to_async(session_cookie)(workspace.user)
     issue = sync_to_async(access.issue)
 
@@ -137,10 +167,11 @@ async def test_a_ticket_opens_only_the_socket_it_was_issued_for(workspace, sessi
     assert await client.wait_closed() == 4403, "a run's ticket on the terminal"
 
 
-def test_the_ticket_endpoint(workspace, make_user):
+def test_the_ticket_endpoint(rows_only, make_user):
+    workspace = rows_only
     client = Client()
     client.force_login(workspace.user)
-    run = runs.start_run(workspace, ["true"])
+    run = Run.objects.create(workspace=workspace, argv=["true"])
     body = client.post(f"/api/workspaces/{workspace.pk}/runs/{run.pk}/ticket").json()
     assert body["ws_url"] == f"/ws/runs/{run.pk}/?ticket={body['ticket']}"
     stranger = Client()

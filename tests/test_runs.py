@@ -2,42 +2,45 @@
 
 import json
 import re
-import time
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client
 
 from boxes import commands, docker_engine, lifecycle
 from boxes.models import RegisteredImage
-from tests.support import wait_connected, wait_for_screen
+from tests.support import gate, open_gate, until, wait_connected, wait_for_screen
 from workspaces import runs
 from workspaces.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace):
-    run = runs.start_run(workspace, ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.6; done"])
-    seen = []
-    while not run.finished:
-        run.refresh_from_db()
-        seen.append(run.output)
-        time.sleep(0.1)
+def printed(run, text: str, timeout: float = 60) -> None:
+    """Wait until the run's stored output holds text."""
+    until(
+        lambda: run.refresh_from_db() or text in run.output,
+        lambda _: f"never printed {text!r}: {run.output[-300:]!r}",
+        timeout,
+    )
+
+
+def test_output_arrives_in_order_while_it_runs_and_is_kept(workspace, wait_for_run):
+    path, wait = gate()
+    run = runs.start_run(workspace, ["sh", "-c", f"echo line1; {wait}; echo line2; echo line3"])
+    printed(run, "line1")
+    assert not run.finished, "part of the output is there before the end"
+    open_gate(lifecycle.box_for(workspace.user), path)
+    run = wait_for_run(run)
     assert run.status == Run.Status.SUCCEEDED and run.exit_code == 0
     assert run.output == "line1\nline2\nline3\n"
-    assert any(s and s != run.output for s in seen), "part of the output was there before the end"
 
 
 def test_output_just_after_a_save_is_saved_soon_not_with_the_next_output(workspace, wait_for_run):
-    run = runs.start_run(workspace, ["sh", "-c", "echo a; sleep 0.1; echo b; sleep 5; echo c"])
-    while "a" not in run.output:
-        run.refresh_from_db()
-        time.sleep(0.05)
-    seen_at = time.monotonic()
-    while "b" not in run.output:
-        assert time.monotonic() - seen_at < 2, "b waited for c"
-        run.refresh_from_db()
-        time.sleep(0.05)
+    run = runs.start_run(workspace, ["sh", "-c", "echo a; sleep 0.1; echo b; sleep 120; echo c"])
+    printed(run, "a")
+    # Within SAVE_EVERY (a quarter second) on an idle machine; c is two minutes away.
+    printed(run, "b", timeout=30)
     assert "c" not in run.output
     runs.cancel_run(run)
     wait_for_run(run)
@@ -60,10 +63,7 @@ def test_the_run_works_in_the_workspace_folder_with_the_users_secrets(workspace,
 
 def test_cancel_ends_the_process_in_the_box(workspace, wait_for_run):
     run = runs.start_run(workspace, ["sh", "-c", "echo started; sleep 600"])
-    wait_for_run(run, until=[Run.Status.RUNNING])
-    while "started" not in run.output:
-        run.refresh_from_db()
-        time.sleep(0.1)
+    printed(run, "started")
     runs.cancel_run(run)
     run = wait_for_run(run)
     assert run.status == Run.Status.CANCELLED
@@ -90,8 +90,7 @@ def test_a_missing_image_fails_with_the_reason(workspace, wait_for_run):
 
 def test_a_box_removed_mid_run_fails_with_the_reason(workspace, wait_for_run):
     run = runs.start_run(workspace, ["sh", "-c", "echo up; sleep 600"])
-    wait_for_run(run, until=[Run.Status.RUNNING])
-    time.sleep(0.5)
+    printed(run, "up")
     docker_engine.remove_container(lifecycle.box_for(workspace.user).container_name)
     run = wait_for_run(run)
     assert run.status == Run.Status.FAILED
@@ -101,14 +100,15 @@ def test_a_box_removed_mid_run_fails_with_the_reason(workspace, wait_for_run):
 def test_a_run_past_its_time_limit_is_ended_in_the_box_and_says_so(
     workspace, settings, sh, wait_for_run
 ):
-    settings.SPOON_RUN_TIMEOUT = 2
+    settings.SPOON_RUN_TIMEOUT = 5  # room for "started" on a busy machine
     run = wait_for_run(runs.start_run(workspace, ["sh", "-c", "echo started; sleep 600"]))
     assert run.status == Run.Status.FAILED
-    assert run.error == "Ended inside the box after 2 seconds, its time limit (SPOON_RUN_TIMEOUT)."
+    assert run.error == "Ended inside the box after 5 seconds, its time limit (SPOON_RUN_TIMEOUT)."
     assert run.output == "started\n"
     assert sh(lifecycle.box_for(workspace.user), "pgrep -f '^sleep 600' || true") == ""
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "stop, reason",
     [
@@ -128,8 +128,7 @@ def test_a_run_cut_off_by_its_box_stopping_says_who_stopped_it(
     from boxes.models import Box, Lease
 
     run = runs.start_run(workspace, ["sh", "-c", "echo up; sleep 600"])
-    wait_for_run(run, until=[Run.Status.RUNNING])
-    time.sleep(0.5)
+    printed(run, "up")
     box = lifecycle.box_for(workspace.user)
     if stop == "operator":
         lifecycle.stop_box(box)
@@ -154,6 +153,7 @@ def test_an_engine_that_is_gone_fails_with_the_reason(workspace, settings):
     assert run.status == Run.Status.FAILED and "does not answer" in run.error
 
 
+@pytest.mark.both_databases
 def test_one_run_per_checkout_at_a_time(workspace, wait_for_run):
     first = runs.start_run(workspace, ["sleep", "2"])
     with pytest.raises(runs.Busy):
@@ -222,15 +222,18 @@ def test_workspace_pages(engine, make_user):
     assert other.get(f"/workspaces/{workspace.pk}/").status_code == 404
 
 
+@pytest.mark.slow
+@pytest.mark.both_databases
 @pytest.mark.browser
 def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, new_user_logged_in):
 
-    new_user_logged_in(page, spoon_server, "/workspaces/")
+    username = new_user_logged_in(page, spoon_server, "/workspaces/")
     page.fill("#spoon", "demo")
     page.fill("#branch", "main")
     page.click("text=Make workspace")
     page.wait_for_url("**/workspaces/*/", timeout=60_000)
-    page.fill("#command", "sh -c 'echo first; sleep 1.5; echo second-$((20+22))'")
+    path, wait = gate()  # the run waits there until the page has shown it running
+    page.fill("#command", f"sh -c 'echo first; {wait}; echo second-$((20+22))'")
     page.click("[data-run-form] button[type=submit]")
     page.wait_for_selector("[data-run-output]:has-text('first')", timeout=30_000)
     assert "second" not in page.locator("[data-run-output]").inner_text(), (
@@ -247,9 +250,10 @@ def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, 
             return title.textContent !== shown && title.dataset.status === 'running';
         }""",
         arg=shown,
-        timeout=5_000,
+        timeout=30_000,
     )
-    page.wait_for_selector("[data-run-list] [data-run-status=running]", timeout=10_000)
+    page.wait_for_selector("[data-run-list] [data-run-status=running]", timeout=30_000)
+    open_gate(SimpleNamespace(container_name=f"spoon-box-{username}"), path)
     page.wait_for_selector("[data-run-output]:has-text('second-42')", timeout=30_000)
     page.wait_for_selector("[data-run-title][data-status=succeeded]")
     listed = page.locator("[data-run-list] [data-run-status=succeeded]").inner_text()

@@ -9,14 +9,14 @@ import time
 import urllib.parse
 import urllib.request
 
-from tests.support import REPO, free_port, wait_for_port
+from tests.support import REPO, free_port, one_builder, read_until, wait_for_port
 
 
 def test_ensure_docker_is_quick_when_the_engine_answers(engine):
     started = time.monotonic()
     result = subprocess.run([REPO / "scripts/ensure-docker"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30, "not the minute it waits for an engine to start"
 
 
 def test_ensure_docker_never_starts_a_local_engine_for_a_remote_host():
@@ -34,27 +34,26 @@ def test_ensure_docker_never_starts_a_local_engine_for_a_remote_host():
 
 def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
     port, ssh_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [REPO / "scripts/run"],
-        # As the README runs it: SQLite and the in-memory layer, whatever this run uses.
-        env={
-            **without_services(os.environ),
-            "SPOON_DATA_DIR": str(tmp_path),
-            "SPOON_PORT": str(port),
-            "SPOON_SSH_PORT": str(ssh_port),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = None
     try:
-        output = []
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("Spoon: open"):
-                break
-        text = "".join(output)
+        # It builds the stack images when they are stale: not beside another test doing so.
+        with one_builder():
+            process = subprocess.Popen(
+                [REPO / "scripts/run"],
+                # As the README runs it: SQLite and the in-memory layer, whatever this run uses.
+                env={
+                    **without_services(os.environ),
+                    "SPOON_DATA_DIR": str(tmp_path),
+                    "SPOON_PORT": str(port),
+                    "SPOON_SSH_PORT": str(ssh_port),
+                },
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            said = read_until(process, lambda line: line.startswith("Spoon: open"), timeout=900)
+        text = "".join(said)
         assert f"http://localhost:{port}/" in text, "localhost: previews sign in there too"
         username, password = re.search(r"First user: (\S+)  password: (\S+)", text).groups()
         wait_for_port(port)
@@ -62,8 +61,9 @@ def test_run_command_serves_spoon_and_its_first_user_logs_in(engine, tmp_path):
         wait_for_port(ssh_port)  # the SSH gateway beside it
         assert f"SSH on port {ssh_port}" in text
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        if process:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
     assert not any(password in text_of(p) for p in files_under(tmp_path)), (
         "the first password is shown, never stored"
     )

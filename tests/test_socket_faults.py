@@ -3,9 +3,9 @@ that connection alone and lets go of all it held: leases, the exec in the
 box, daphne's file descriptors."""
 
 import asyncio
+import contextlib
 import json
 import os
-import time
 import uuid
 from unittest import mock
 
@@ -20,7 +20,7 @@ from spoon.routing import application
 from spoon.websockets import same_origin
 from terminal.consumer import TerminalConsumer
 from tests.previews_support import PreviewClient
-from tests.support import manage
+from tests.support import until, until_async
 from tests.terminal_client import TerminalClient
 from workspaces import access
 
@@ -36,9 +36,14 @@ def alice(engine, make_user, session_cookie):
     return user
 
 
-def tmux_clients(box_name: str) -> list[str]:
-    """The tmux clients in the box: one per open terminal (the server is not one)."""
-    _, output = docker_engine.exec_run(box_name, ["ps", "-eo", "args", "--no-headers"])
+def tmux_clients(box_name: str) -> list[str] | None:
+    """The tmux clients in the box: one per open terminal (the server is not
+    one). None while the box is not there yet (terminals that closed at once
+    leave its start going on)."""
+    try:
+        _, output = docker_engine.exec_run(box_name, ["ps", "-eo", "args", "--no-headers"])
+    except docker_engine.NotFound:
+        return None
     return [line for line in output.decode().splitlines() if line.startswith("tmux attach")]
 
 
@@ -57,6 +62,7 @@ async def test_a_deeply_nested_control_frame_is_ignored(alice):
     await client.close()
 
 
+@pytest.mark.both_databases
 async def test_an_error_inside_the_consumer_ends_that_connection_and_lets_go(alice, caplog):
     other = await opened(alice)
     client = await opened(alice)
@@ -67,11 +73,16 @@ async def test_an_error_inside_the_consumer_ends_that_connection_and_lets_go(ali
     with mock.patch.object(TerminalConsumer, "resize", broken):
         await client.send_json({"type": "resize", "cols": 90, "rows": 30})
         assert await client.wait_closed() == 1011
-    await asyncio.sleep(1)
     box = await Box.objects.aget(user=alice)
-    leases = [lease async for lease in Lease.objects.live().filter(box=box)]
-    assert len(leases) == 1, "only the other terminal holds the box"
-    assert len(await sync_to_async(tmux_clients)(box.container_name)) == 1
+
+    async def only_the_other_holds_it() -> bool:
+        leases = await Lease.objects.live().filter(box=box).acount()
+        return (leases, len(await sync_to_async(tmux_clients)(box.container_name))) == (1, 1)
+
+    # The broken one lets go as it ends, in threads of its own.
+    await until_async(
+        only_the_other_holds_it, "more than the other terminal holds the box", timeout=30
+    )
     assert "a bug in a handler" in caplog.text and "Traceback" not in caplog.text
     await other.type("echo other-$((3+3))\r")
     await other.read_until(b"other-6")
@@ -115,10 +126,15 @@ def server_fds(server) -> int:
     return len(os.listdir(f"/proc/{server.process.pid}/fd"))
 
 
+POOLS_MAY_GROW = 16
+
+
 def in_server(server, code: str) -> str:
-    return manage("shell", "-c", code, env=server.env).stdout.split()[-1]
+    return server.python(code).split()[-1]
 
 
+@pytest.mark.slow
+@pytest.mark.both_databases
 def test_fifty_connections_ending_badly_leave_nothing_behind(spoon_server):
     """Fifty after a first round of 25: each opens a terminal, sends frames
     no page would, and drops without a close handshake; afterwards daphne
@@ -126,6 +142,7 @@ def test_fifty_connections_ending_badly_leave_nothing_behind(spoon_server):
     in the box."""
     username = f"f{uuid.uuid4().hex[:8]}"
     spoon_server.create_user(username, "a-long-test-password")
+    log_before = len(spoon_server.output())
     client = PreviewClient(spoon_server)
     client.log_in(username, "a-long-test-password")
     models = "from boxes.models import Box, Lease; "
@@ -159,21 +176,25 @@ def test_fifty_connections_ending_badly_leave_nothing_behind(spoon_server):
     # their database connections, the engine's connections): what is open
     # after it is what stays open.
     asyncio.run(round_of(faults))
-    time.sleep(3)
-    before = server_fds(spoon_server)
-    asyncio.run(round_of(faults))
-    asyncio.run(round_of(faults))
     box = in_server(
         spoon_server,
         f"{models} print(Box.objects.get(user__username={username!r}).container_name)",
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def settled(fds_at_most=None) -> bool:
         left = (server_fds(spoon_server), in_server(spoon_server, leases), tmux_clients(box))
-        if left[0] <= before and left[1] == "0" and not left[2]:
-            break
-        time.sleep(0.5)
+        return (fds_at_most is None or left[0] <= fds_at_most) and left[1:] == ("0", [])
+
+    until(settled, "the first round's terminals never let go", every=0.5)
+    # daphne's two thread pools (six threads each, a database connection
+    # each) may still grow on a busy machine; what leaks grows with every
+    # connection, fifty more here.
+    before = server_fds(spoon_server) + POOLS_MAY_GROW
+    asyncio.run(round_of(faults))
+    asyncio.run(round_of(faults))
+    with contextlib.suppress(AssertionError):  # what is left is said below
+        until(lambda: settled(fds_at_most=before), every=0.5)
     assert server_fds(spoon_server) <= before, "daphne keeps descriptors"
     assert in_server(spoon_server, leases) == "0"
     assert tmux_clients(box) == []
-    assert "Traceback" not in spoon_server.output()
+    assert "Traceback" not in spoon_server.output()[log_before:]

@@ -4,6 +4,7 @@ status, input, a TTY and its size, a login shell; refusals that say nothing
 about who exists; a stopped box started on connect; a client that goes away
 leaving nothing behind in the box; failed logins throttled."""
 
+import contextlib
 import fcntl
 import hashlib
 import http.client
@@ -26,9 +27,11 @@ import pytest
 
 from boxes import docker_engine
 from tests.previews_support import run_app
-from tests.support import REPO, SpoonServer, free_port, manage
+from tests.support import REPO, SpoonServer, free_port, until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# One gateway and one user for the module (its database is the gateway's own,
+# never the test database): the module runs on one test process.
+pytestmark = pytest.mark.xdist_group("ssh")
 
 
 class Gateway:
@@ -46,11 +49,14 @@ class Gateway:
              "--port", str(self.port)],
             cwd=REPO, env=self.server.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while b"serving SSH" not in (folder / "gateway.log").read_bytes():
-            assert self.process.poll() is None, (folder / "gateway.log").read_text()
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
+        until(
+            lambda: (
+                b"serving SSH" in (folder / "gateway.log").read_bytes()
+                or self.process.poll() is not None
+            ),
+            "the gateway did not start",
+        )
+        assert self.process.poll() is None, (folder / "gateway.log").read_text()
 
     def user(self) -> tuple[str, Path]:
         """A new user with a key: (their SSH login, the private key's path)."""
@@ -64,11 +70,11 @@ class Gateway:
             f"accounts.add_key(u, 'test', {(key.with_suffix('.pub')).read_text()!r}); "
             "print(u.box.username)"
         )
-        login = manage("shell", "-c", code, env=self.server.env).stdout.split()[-1]
+        login = self.server.python(code).split()[-1]
         return login, key
 
     def shell(self, code: str) -> str:
-        return manage("shell", "-c", code, env=self.server.env).stdout
+        return self.server.python(code)
 
     def ssh_args(self, login: str, key: Path, *options: str) -> list[str]:
         return [  # options first: ssh keeps the first value of each
@@ -85,6 +91,7 @@ class Gateway:
         )  # fmt: skip
 
     def stop(self):
+        self.server.close_shell()
         self.process.terminate()
         self.process.wait(timeout=10)
         self.log.close()
@@ -149,9 +156,13 @@ def test_a_login_shell_follows_the_window_as_it_changes(gateway, alice):
         until(b"size 40 120 login")
         fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
         os.kill(pid, signal.SIGWINCH)
-        time.sleep(0.5)
-        os.write(terminal, b"echo now $(stty size)\n")
-        until(b"now 50 132")
+        # The new size reaches the box a moment later: ask until it has.
+        deadline = time.monotonic() + 60
+        while b"now 50 132" not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            os.write(terminal, b"echo now $(stty size)\n")
+            with contextlib.suppress(AssertionError):
+                until(b"now 50 132", timeout=2)
         os.write(terminal, b"exit 7\n")
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 7
@@ -198,15 +209,13 @@ def test_a_client_that_goes_away_leaves_nothing_running_in_the_box(gateway, alic
     marker = f"sleep {400 + int.from_bytes(os.urandom(1), 'big')}"
     client = subprocess.Popen(gateway.ssh_args(*alice) + [marker])
     box = f"spoon-box-{alice[0]}"
-    deadline = time.monotonic() + 30
-    while marker not in docker_engine.exec_run(box, ["ps", "-eo", "args"])[1].decode():
-        assert time.monotonic() < deadline, "the command started"
-        time.sleep(0.2)
+
+    def running() -> bool:
+        return marker in docker_engine.exec_run(box, ["ps", "-eo", "args"])[1].decode()
+
+    until(running, "the command never started", every=0.2)
     client.kill()
-    deadline = time.monotonic() + 20
-    while marker in docker_engine.exec_run(box, ["ps", "-eo", "args"])[1].decode():
-        assert time.monotonic() < deadline, "the command outlived its client"
-        time.sleep(0.2)
+    until(lambda: not running(), "the command outlived its client", every=0.2)
 
 
 def test_repeated_failures_from_one_address_are_refused_for_a_while(engine, tmp_path):
@@ -234,15 +243,15 @@ class Forwarding:
                              "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=INFO"),
             stderr=subprocess.PIPE,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
+
+        def listens() -> bool:
             assert self.process.poll() is None, self.process.stderr.read()
-            try:
+            with contextlib.suppress(OSError):
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "the forward did not listen"
-                time.sleep(0.1)
+                return True
+            return False
+
+        until(listens, "the forward did not listen")
 
     def stop(self) -> str:
         self.process.terminate()
@@ -361,17 +370,21 @@ def test_a_transfer_cut_off_midway_leaves_no_process_in_the_box(gateway, alice, 
         ["scp", "-O", *ssh_command(gateway, key), big, f"{login}@127.0.0.1:/tmp/cut.bin"],
     ):
         transfer = subprocess.Popen(client, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while "cut.bin" not in docker_engine.exec_run(box, ["ls", "/tmp"])[1].decode():
-            assert transfer.poll() is None, transfer.stderr.read()
-            assert time.monotonic() < deadline, "the transfer began"
-            time.sleep(0.1)
+        until(
+            lambda transfer=transfer: (
+                transfer.poll() is not None
+                or "cut.bin" in docker_engine.exec_run(box, ["ls", "/tmp"])[1].decode()
+            ),
+            "the transfer never began",
+        )
+        assert transfer.poll() is None, transfer.stderr.read()
         transfer.kill()
         transfer.wait()
-        deadline = time.monotonic() + 20
-        while left := docker_engine.exec_run(box, ["pgrep", "-a", "sftp-server|scp"])[1]:
-            assert time.monotonic() < deadline, f"left behind: {left}"
-            time.sleep(0.2)
+        until(
+            lambda: not docker_engine.exec_run(box, ["pgrep", "-a", "sftp-server|scp"])[1],
+            "sftp-server or scp left behind",
+            every=0.2,
+        )
         docker_engine.exec_run(box, ["rm", "-f", "/tmp/cut.bin"])
 
 
@@ -453,10 +466,7 @@ def test_agent_forwarding_lets_the_box_sign_with_the_clients_key(gateway, alice,
     socket_path = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", socket_path], stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while not socket_path.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until(socket_path.exists, "the agent never made its socket", every=0.05)
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
         subprocess.run(["ssh-add", "-q", agent_key], env=env, check=True)
         public = agent_key.with_suffix(".pub").read_text()
@@ -484,6 +494,7 @@ def test_agent_forwarding_lets_the_box_sign_with_the_clients_key(gateway, alice,
         agent.wait()
 
 
+@pytest.mark.slow
 def test_session_traffic_is_activity_on_the_box(engine, tmp_path):
     watched = Gateway(tmp_path, SPOON_ACTIVITY_WRITE_SECONDS="0")
     try:
@@ -495,12 +506,15 @@ def test_session_traffic_is_activity_on_the_box(engine, tmp_path):
             stdout=subprocess.PIPE,
         )
         assert session.stdout.readline() == b"typed\n"
-        time.sleep(0.5)
-        stamp = watched.shell(  # while the session, and its lease, are still there
+        stamp = (
             f"from boxes.models import Box; "
             f"print(Box.objects.get(username={login!r}).last_activity_at.timestamp())"
         )
-        assert float(stamp.split()[-1]) > started + 0.5, "written as the output came"
+        until(  # written in a thread beside the session
+            lambda: float(watched.shell(stamp).split()[-1]) > started + 0.5,
+            "not written as the output came",
+            every=0.2,
+        )
         assert session.wait(timeout=30) == 0
     finally:
         watched.stop()

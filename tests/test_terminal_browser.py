@@ -5,7 +5,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support import SCREEN_TEXT, wait_connected, wait_for_screen
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("terminal_browser")]
+# Its tests drive a daphne and never use the database in this process.
+SHARES_A_BROWSER = True
 
 
 def test_type_a_command_then_reload_into_the_same_session(
@@ -122,9 +124,9 @@ def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page, new_use
     wait_connected(page)
     wait_for_screen(page, "$ ")
     page.locator(".xterm").click()
-    page.keyboard.type("stty -echo; cat > ~/pasted.txt; stty echo")
+    page.keyboard.type("stty -echo; echo rea''dy-to-paste; cat > ~/pasted.txt; stty echo")
     page.keyboard.press("Enter")
-    page.wait_for_timeout(300)
+    wait_for_screen(page, "ready-to-paste")
     size = page.evaluate(
         """() => {
             const line = "0123456789".repeat(9) + "\\n";
@@ -141,7 +143,6 @@ def test_a_paste_over_a_megabyte_goes_through_daphne(spoon_server, page, new_use
 
 def test_a_stopped_box_says_why_and_waits_for_the_user(spoon_server, page, new_user_logged_in):
     from boxes import docker_engine
-    from tests.support import manage
 
     username = new_user_logged_in(page, spoon_server, "/terminal/")
     wait_connected(page)
@@ -149,10 +150,11 @@ def test_a_stopped_box_says_why_and_waits_for_the_user(spoon_server, page, new_u
         "from boxes import lifecycle; from boxes.models import Box; "
         f"lifecycle.stop_box(Box.objects.get(user__username={username!r}))"
     )
-    manage("shell", "-c", stop, env=spoon_server.env)
+    spoon_server.python(stop)
     status = page.locator("[data-terminal-status]")
     page.wait_for_selector("[data-terminal-status][data-state=stopped]", timeout=30_000)
     assert "stopped by an operator" in status.inner_text()
+    # Must stay a wait of a fixed time: it checks that nothing happens in it.
     page.wait_for_timeout(3000)
     assert status.get_attribute("data-state") == "stopped", "no reconnect by itself"
     assert docker_engine.container_state(f"spoon-box-{username}") is None, "nor a start"
@@ -161,6 +163,7 @@ def test_a_stopped_box_says_why_and_waits_for_the_user(spoon_server, page, new_u
     assert docker_engine.container_state(f"spoon-box-{username}").running
 
 
+@pytest.mark.slow
 def test_staff_watching_shows_on_the_users_page_and_typing_is_a_choice(
     spoon_server, browser, new_user_logged_in
 ):
@@ -171,7 +174,7 @@ def test_staff_watching_shows_on_the_users_page_and_typing_is_a_choice(
 
     staff_page = browser.new_context().new_page()
     staff_page.goto(f"{spoon_server.url}/login/?next=/terminal/user/{user_id}/")
-    staff_page.fill("#id_username", "ada")
+    staff_page.fill("#id_username", spoon_server.staff)
     staff_page.fill("#id_password", "correct-horse-battery")
     staff_page.click("button[type=submit]")
     staff_page.wait_for_url(f"**/terminal/user/{user_id}/")
@@ -181,13 +184,14 @@ def test_staff_watching_shows_on_the_users_page_and_typing_is_a_choice(
 
     user_page.wait_for_selector("[data-terminal-status][data-state=watched]", timeout=20_000)
     assert (
-        "Staff (ada) have this terminal open, read-only."
+        f"Staff ({spoon_server.staff}) have this terminal open, read-only."
         in user_page.locator("[data-terminal-status]").inner_text()
     )
 
     staff_page.locator("[data-allow-typing]").check()
     user_page.wait_for_selector(
-        "[data-terminal-status]:has-text('Staff (ada) have this terminal open, and can type.')",
+        f"[data-terminal-status]:has-text('Staff ({spoon_server.staff}) have this terminal open,"
+        " and can type.')",
         timeout=30_000,
     )
     staff_page.context.close()
@@ -259,17 +263,22 @@ def test_the_wheel_scrolls_three_lines_a_notch(spoon_server, page, new_user_logg
     wait_for_screen(page, "\n400")
     box = page.locator(".xterm-screen").bounding_box()
     page.mouse.move(box["x"] + 100, box["y"] + 100)
-    scrolled = []
+    scrolled = [0]
     for _ in range(2):
         page.mouse.wheel(0, -100)  # one notch
-        page.wait_for_timeout(700)
+        page.wait_for_function(  # tmux's copy mode shows [position/lines] once it moved
+            f"""(before) => {{
+                const at = ({SCREEN_TEXT})().match(/\\[(\\d+)\\/\\d+\\]/);
+                return at && Number(at[1]) !== before;
+            }}""",
+            arg=scrolled[-1],
+        )
         position = re.search(r"\[(\d+)/\d+\]", page.evaluate(SCREEN_TEXT))
-        scrolled.append(int(position.group(1)) if position else None)
-    assert scrolled == [3, 6], "tmux's copy mode, three lines a notch from the first"
+        scrolled.append(int(position.group(1)))
+    assert scrolled[1:] == [3, 6], "tmux's copy mode, three lines a notch from the first"
 
 
 def test_a_terminal_that_cannot_open_says_why_in_red(spoon_server, page, new_user_logged_in):
-    from tests.support import manage
 
     username = new_user_logged_in(page, spoon_server, "/")
     missing = (
@@ -277,7 +286,7 @@ def test_a_terminal_that_cannot_open_says_why_in_red(spoon_server, page, new_use
         f"box = lifecycle.box_for(get_user_model().objects.get(username={username!r})); "
         "box.image = 'spoon-missing:1'; box.save()"
     )
-    manage("shell", "-c", missing, env=spoon_server.env)
+    spoon_server.python(missing)
     page.goto(f"{spoon_server.url}/terminal/")
     status = page.locator("[data-terminal-status]")
     page.wait_for_selector("[data-terminal-status][data-state=failed]", timeout=60_000)

@@ -1,10 +1,9 @@
 """Parallel write runs in git worktrees; explore runs share the checkout."""
 
-import time
-
 import pytest
 
 from boxes import lifecycle, reaper
+from tests.support import gate, open_gate
 from workspaces import folders, runs
 from workspaces.models import Run
 
@@ -25,16 +24,20 @@ def repo_workspace(engine, make_user, settings, sh):
     return workspace, box
 
 
+@pytest.mark.both_databases
 def test_two_write_runs_work_in_separate_trees(repo_workspace, sh, wait_for_run):
     workspace, box = repo_workspace
+    path, wait = gate()  # both write, then wait there: they surely overlap
     first = runs.start_run(
-        workspace, ["sh", "-c", "echo first > mine.txt; sleep 2; cat mine.txt; pwd"]
+        workspace, ["sh", "-c", f"echo first > mine.txt; {wait}; cat mine.txt; pwd"]
     )
-    time.sleep(0.3)
     second = runs.start_run(
-        workspace, ["sh", "-c", "echo second > mine.txt; sleep 1; cat mine.txt; pwd; ls"]
+        workspace, ["sh", "-c", f"echo second > mine.txt; {wait}; cat mine.txt; pwd; ls"]
     )
     assert first.worktree == "" and second.worktree == f".worktrees/run-{second.pk}"
+    for run in (first, second):
+        wait_for_run(run, until=[Run.Status.RUNNING])
+    open_gate(box, path)
     first, second = wait_for_run(first), wait_for_run(second)
     assert first.status == second.status == Run.Status.SUCCEEDED, (first.error, second.error)
     checkout = f"{box.home}/Code/proj/main"

@@ -87,6 +87,10 @@ function showTranscript(entries) {
   $("[data-run-output]").hidden = !list.hidden;
 }
 
+function showOutput(run) {
+  $("[data-run-output]").textContent = run.output + (run.output_truncated ? "\n[output cut at the limit]" : "");
+}
+
 function appendOutput(text) {
   const output = $("[data-run-output]");
   output.textContent += text;
@@ -98,13 +102,22 @@ function appendOutput(text) {
 async function follow(id) {
   following = id;
   const run = await call("GET", `${url}${id}`);
-  showStatus(run);
+  if (following !== id) return;
   clearInterval(clockTimer);
+  if (FINISHED.includes(run.status)) {
+    // Nothing more will come (it may have ended while its Spoon process
+    // restarted): what is stored is all of it, shown with its status.
+    showOutput(run);
+    showTranscript(run.transcript);
+    showStatus(run);
+    return;
+  }
+  showStatus(run);
   clockTimer = setInterval(() => {
     if (following === id && run.status === "running") showStatus(run);
   }, 1000);
   $("[data-run-output]").textContent = "";
-  showTranscript(run.finished_at ? run.transcript : []);
+  showTranscript([]);
   let socket;
   try {
     const { ws_url } = await call("POST", `${url}${id}/ticket`);
@@ -153,8 +166,8 @@ async function poll(id) {
   for (;;) {
     const run = await call("GET", `${url}${id}`);
     if (following !== id) return;
+    showOutput(run);
     showStatus(run);
-    $("[data-run-output]").textContent = run.output + (run.output_truncated ? "\n[output cut at the limit]" : "");
     if ($("[data-cancel]").hidden) break;
     await new Promise((ok) => setTimeout(ok, 300));
   }

@@ -46,7 +46,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        time.sleep(DELAY)
+        time.sleep(DELAY)  # a slow server, when a test asks for one
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         env = {
