@@ -223,7 +223,6 @@ def test_workspace_pages(engine, make_user):
 
 
 @pytest.mark.slow
-@pytest.mark.both_databases
 @pytest.mark.browser
 def test_a_command_started_on_the_workspace_page_streams_in(spoon_server, page, new_user_logged_in):
 
