@@ -2,10 +2,8 @@
 throwaway containers that are always removed, a real daphne, a real chromium."""
 
 import contextlib
-import os
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -13,16 +11,24 @@ from django.db import connections
 from django.test import Client
 
 from boxes import commands, docker_engine, images
-from tests import reliability, support, workers
+from tests import waits, workers
+from tests.passes import (  # noqa: F401 - how scripts/test's passes choose and order tests
+    pytest_addoption,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_testnodedown,
+)
 from tests.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    TEST_LABEL,
     SpoonServer,
-    join_threads,
     one_builder,
+    remove_test_leftovers,
     start_job_container,
 )
+from tests.waits import join_threads
 
 
 @pytest.fixture(scope="session")
@@ -42,16 +48,6 @@ def engine():
         pytest.fail(f"Building the images failed: {exc}\n{tail}", pytrace=False)
     yield version
     remove_test_leftovers()
-
-
-def remove_test_leftovers(instances=None):
-    """Containers and volumes of this process's installation ids (or of each
-    id named): the tests' own, and boxes Spoon made for them."""
-    for instance in instances or [settings.SPOON_INSTANCE, workers.servers_instance()]:
-        docker_engine.remove_labeled(f"{TEST_LABEL}={instance}")
-        # Boxes made through Spoon carry this run's installation id (the test
-        # data directory keeps its own), never a developer's.
-        docker_engine.remove_labeled(f"spoon.instance={instance}")
 
 
 @pytest.fixture(autouse=True)
@@ -232,7 +228,7 @@ def wait_for_run():
 
     def wait(run, until=None, timeout=60):
         wanted = until or run.FINISHED
-        support.until(
+        waits.until(
             lambda: run.refresh_from_db() or run.status in wanted,
             lambda _: f"run {run.pk} still {run.status}: {run.output[-300:]}",
             timeout,
@@ -291,111 +287,3 @@ def redis_url(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(10)
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--both-databases-only",
-        action="store_true",
-        help="run only the tests marked both_databases (scripts/test's second pass)",
-    )
-    parser.addoption(
-        "--engine-restarts-only",
-        action="store_true",
-        help="run only the tests marked engine_restart (scripts/test's last pass)",
-    )
-
-
-def pytest_configure(config):
-    workers.isolate()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """Which tests run, and in what order (xdist hands them out in it).
-    Tests that restart the machine's Docker Engine go last: every container
-    of the run's other tests dies with it. Beside other workers they cannot
-    run at all: scripts/test runs them on their own."""
-    left_out = []
-    if config.getoption("both_databases_only"):
-        left_out += [item for item in items if not item.get_closest_marker("both_databases")]
-    if config.getoption("engine_restarts_only"):
-        left_out += [item for item in items if not item.get_closest_marker("engine_restart")]
-    elif parallel(config):
-        left_out += [item for item in items if item.get_closest_marker("engine_restart")]
-    if left_out:
-        config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item not in left_out]
-    items.sort(key=scheduled)
-
-
-def scheduled(item) -> tuple:
-    """An item's place: tests that use no database first (they need no
-    state and leave none), then pytest-django's order (tests that keep the
-    database's rows before those that empty it); within each, the modules
-    that run on one worker (xdist_group) and slow tests first, so that no
-    worker starts one while the others are finishing; engine restarts last."""
-    if item.get_closest_marker("django_db"):
-        marker = item.get_closest_marker("django_db")
-        empties = marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")
-        uses = 2 if empties or "transactional_db" in item.fixturenames else 1
-    else:
-        uses = 2 if "transactional_db" in item.fixturenames else int("db" in item.fixturenames)
-    heavy = bool(item.get_closest_marker("xdist_group") or item.get_closest_marker("slow"))
-    return (bool(item.get_closest_marker("engine_restart")), uses, not heavy)
-
-
-def parallel(config) -> bool:
-    """Whether this run has several xdist workers (seen from any process)."""
-    workers_asked = getattr(config.option, "numprocesses", None)
-    return bool(workers_asked) or int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """A failure's report, even when pytest cannot show its source: Python
-    3.11.7's ast module sometimes fails while pytest reads a failing test's
-    source ("AST constructor recursion depth mismatch", a CPython bug), and
-    under xdist that took the whole worker down with the failure unsaid."""
-    try:
-        return (yield)
-    except SystemError as exc:
-        if "AST constructor recursion depth mismatch" not in str(exc):
-            raise
-        style, item.config.option.tbstyle = item.config.option.tbstyle, "native"
-        try:
-            return pytest.TestReport.from_item_and_call(item, call)
-        finally:
-            item.config.option.tbstyle = style
-
-
-@pytest.hookimpl(optionalhook=True)  # xdist's, absent with -p no:xdist
-def pytest_testnodedown(node, error):
-    """A worker's record of what it broke on purpose, added to this one's."""
-    reliability.merge(node.workeroutput.get("reliability", {}))
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """Workers hand their record over. A passing run of the whole suite (no
-    files or -k named) writes docs/reliability.md from what the tests
-    recorded, or keeps the record for scripts/test to write it from all
-    its passes (SPOON_RELIABILITY_RECORD)."""
-    config = session.config
-    if hasattr(config, "workerinput"):
-        config.workeroutput["reliability"] = reliability.record()
-        return
-    if parallel(config):
-        # Every worker is done: what a killed run left in any slot goes too.
-        with contextlib.suppress(docker_engine.EngineError):
-            remove_test_leftovers(workers.instances(settings.SPOON_INSTANCE))
-    whole = not config.args or config.args == ["tests"]
-    keyword = config.getoption("keyword") or config.getoption("markexpr")
-    if exitstatus != 0 or not whole or keyword or not reliability.anything():
-        return
-    kept = os.environ.get("SPOON_RELIABILITY_RECORD")
-    if kept:
-        reliability.keep(Path(kept))
-    elif reliability.write():
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"{reliability.PAGE} changed: commit it with this change")

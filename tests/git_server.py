@@ -9,7 +9,8 @@ from pathlib import Path
 from django.conf import settings
 
 from boxes import docker_engine, images
-from tests.support import TEST_LABEL, one_builder, until
+from tests.support import TEST_LABEL, one_builder
+from tests.waits import until
 
 IMAGE = "spoon-test-gitserver:latest"
 CONTEXT = Path(__file__).parent / "gitserver"

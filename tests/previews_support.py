@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from boxes import docker_engine
-from tests.support import until
+from tests.waits import until
 
 APP = Path(__file__).parent / "previewapp.py"
 VITE = Path(__file__).parent / "vite"

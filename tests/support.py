@@ -4,15 +4,11 @@ terminal page's screen. Fixtures are in conftest.py."""
 
 import asyncio
 import contextlib
-import inspect
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +17,7 @@ from django.db import connection
 
 from boxes import docker_engine
 from tests import workers
+from tests.waits import until
 
 REPO = Path(__file__).resolve().parent.parent
 # Carries this run's installation id (the test data directory keeps its own),
@@ -57,6 +54,16 @@ def wait_until_ready(name, timeout=60):
         raise AssertionError(f"{name} was not ready (exit code {state['ExitCode']}): {logs}")
 
 
+def remove_test_leftovers(instances=None):
+    """Containers and volumes of this process's installation ids (or of each
+    id named): the tests' own, and boxes Spoon made for them."""
+    for instance in instances or [settings.SPOON_INSTANCE, workers.servers_instance()]:
+        docker_engine.remove_labeled(f"{TEST_LABEL}={instance}")
+        # Boxes made through Spoon carry this run's installation id (the test
+        # data directory keeps its own), never a developer's.
+        docker_engine.remove_labeled(f"spoon.instance={instance}")
+
+
 def start_job_container(user="alice", uid=1000, home_volume=None, **environment) -> str:
     """A job-image container hardened like a box, with a home volume, ready;
     its name. The caller removes it (the run's clean-up does, at the latest)."""
@@ -89,87 +96,6 @@ def one_builder():
     with open(settings.DATA_DIR / "images.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def read_until(process, wanted, timeout=120) -> list[str]:
-    """Lines of a process's text stdout up to and including the first for
-    which wanted(line) is true; fails the test past the timeout, or when
-    the output ends first, instead of waiting forever. Call it again for
-    the lines after."""
-    if not hasattr(process, "lines_read"):
-        process.lines_read = queue.Queue()
-
-        def pump():
-            for line in process.stdout:
-                process.lines_read.put(line)
-            process.lines_read.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-    seen = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = process.lines_read.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(
-                f"not within {timeout} s; so far: {''.join(seen)[-2000:]}"
-            ) from None
-        if line is None:
-            raise AssertionError(f"the output ended first: {''.join(seen)[-2000:]}")
-        seen.append(line)
-        if wanted(line):
-            return seen
-
-
-def join_threads(name: str, timeout: float = 60) -> None:
-    """Wait for Spoon's background threads of that name to end (a run's is
-    run-<pk>, a dotfiles apply's dotfiles-<user pk>): what they still write
-    (the lease let go, the activity) must be done before the test's
-    database is emptied, which on PostgreSQL would deadlock with it."""
-    for thread in threading.enumerate():
-        if thread.name == name:
-            thread.join(timeout)
-
-
-def until(check, failure="it never happened", timeout: float = 60, every: float = 0.1):
-    """Ask check() again and again until it answers something true, and
-    return that answer; past the timeout, fail the test with failure (a
-    sentence, or a function of the last answer). How a test waits for a
-    thing: it ends when the thing is there, never after a fixed time."""
-    deadline = time.monotonic() + timeout
-    while not (answer := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(failure(answer) if callable(failure) else failure)
-        time.sleep(every)  # between two looks
-    return answer
-
-
-async def until_async(check, failure="it never happened", timeout: float = 60, every=0.1):
-    """until(), on an event loop: check may be a coroutine function."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if inspect.isawaitable(answer):
-            answer = await answer
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(failure(answer) if callable(failure) else failure)
-        await asyncio.sleep(every)  # between two looks
-
-
-def gate() -> tuple[str, str]:
-    """A path in a box, and the shell line that waits until it exists. A
-    script that waits at a gate shows the test its first steps, and goes on
-    only when the test opens it (open_gate), however busy the machine."""
-    path = f"/tmp/gate-{uuid.uuid4().hex[:8]}"
-    return path, f"until [ -e {path} ]; do sleep 0.05; done"
-
-
-def open_gate(box, path: str) -> None:
-    # Straight through the engine: no event loop, so a page's may run beside it.
-    code, output = docker_engine.exec_run(box.container_name, ["touch", path])
-    assert code == 0, output
 
 
 def free_port() -> int:
@@ -411,7 +337,6 @@ async def type_in_terminal(port: int, ws_url: str, session: str, expected: bytes
     """Open the terminal socket at ws_url through 127.0.0.1:port as
     localhost:port, type line at the first prompt, and read until expected
     shows; the screen's bytes."""
-    import asyncio
     import json
 
     import websockets

@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 
 from boxes import docker_engine, lifecycle
 from boxes.models import RegisteredImage
-from tests.support import one_builder, until
+from tests.support import one_builder
+from tests.waits import until
 from workspaces import credentials, folders, runs
 from workspaces.models import Agent, Run, Workspace
 

@@ -9,7 +9,7 @@ from asgiref.sync import async_to_sync
 from django.test import override_settings
 
 from boxes import commands, docker_engine, lifecycle
-from tests.support import gate, open_gate, until
+from tests.waits import gate, open_gate, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

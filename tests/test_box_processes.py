@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from boxes import docker_engine, lifecycle, processes
-from tests.support import until_async
+from tests.waits import until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from boxes import docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
 from tests import reliability
-from tests.support import REPO, read_until, spoon_process_env
+from tests.support import REPO, spoon_process_env
+from tests.waits import read_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,7 +18,7 @@ from boxes.models import Box
 from previews import upstream
 from tests.previewapp import CHUNK as APP_CHUNK
 from tests.previews_support import connections_to, run_app, wait_listening
-from tests.support import until, until_async
+from tests.waits import until, until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,8 @@ from django.utils import timezone
 from boxes import commands, docker_engine, leases, lifecycle, reaper
 from boxes.models import Box, Lease
 from boxes.use import using_box, using_box_async
-from tests.support import REPO, database_url, until
+from tests.support import REPO, database_url
+from tests.waits import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

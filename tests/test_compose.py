@@ -16,7 +16,8 @@ import urllib.request
 import pytest
 
 from boxes import docker_engine
-from tests.support import REPO, free_port, type_in_terminal, until
+from tests.support import REPO, free_port, type_in_terminal
+from tests.waits import until
 
 pytestmark = pytest.mark.slow
 

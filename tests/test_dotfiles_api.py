@@ -8,7 +8,7 @@ from django.test import Client
 
 from boxes import commands, lifecycle
 from dotfiles.models import DotfilesRun, OverlayFile
-from tests.support import join_threads, until
+from tests.waits import join_threads, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,8 @@ from boxes import commands, lifecycle
 from boxes.models import Lease
 from dotfiles import materialize
 from dotfiles.models import DotfilesConfig, DotfilesRun, OverlayFile, Secret
-from tests.support import REPO, gate, join_threads, open_gate, spoon_process_env, until
+from tests.support import REPO, spoon_process_env
+from tests.waits import gate, join_threads, open_gate, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

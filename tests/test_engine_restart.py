@@ -19,8 +19,9 @@ from boxes.models import Box, Lease
 from dotfiles import materialize
 from dotfiles.models import DotfilesRun
 from tests import reliability
-from tests.support import REPO, until, until_async
+from tests.support import REPO
 from tests.terminal_client import TerminalClient
+from tests.waits import until, until_async
 from workspaces import access, runs
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine_restart, pytest.mark.slow]

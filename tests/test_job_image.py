@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from boxes import docker_engine
-from tests.support import until
+from tests.waits import until
 
 TOOLS = {
     "bash": ["bash", "--version"],

@@ -9,7 +9,7 @@ import pytest
 from boxes import lifecycle
 from boxes.models import Box, Lease
 from previews import upstream
-from tests.support import until_async
+from tests.waits import until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

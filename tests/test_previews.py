@@ -17,7 +17,8 @@ import websockets
 
 from boxes import docker_engine
 from tests.previews_support import PreviewClient, connections_to, run_app, wait_listening
-from tests.support import REPO, reference_nginx, until
+from tests.support import REPO, reference_nginx
+from tests.waits import until
 
 PASSWORD = "a-long-test-password"
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from boxes import commands, lifecycle
 from tests import reliability
-from tests.support import SpoonServer, database_url, gate, open_gate, until
+from tests.support import SpoonServer, database_url
+from tests.waits import gate, open_gate, until
 from workspaces import runs
 from workspaces.models import Run
 

@@ -10,7 +10,8 @@ import websockets
 
 from boxes.models import Box
 from spoon.settings import redis_channel_layers
-from tests.support import SpoonServer, database_url, gate, open_gate
+from tests.support import SpoonServer, database_url
+from tests.waits import gate, open_gate
 from workspaces import access, consumer, runs
 from workspaces.models import Run, RunChunk
 

@@ -10,8 +10,8 @@ from django.test import Client
 
 from boxes.models import Box
 from spoon.routing import application
-from tests.support import gate, open_gate
 from tests.terminal_client import TerminalClient
+from tests.waits import gate, open_gate
 from workspaces import access, runs
 from workspaces.models import Run, Workspace
 

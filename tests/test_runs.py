@@ -9,7 +9,8 @@ from django.test import Client
 
 from boxes import commands, docker_engine, lifecycle
 from boxes.models import RegisteredImage
-from tests.support import gate, open_gate, until, wait_connected, wait_for_screen
+from tests.support import wait_connected, wait_for_screen
+from tests.waits import gate, open_gate, until
 from workspaces import runs
 from workspaces.models import Run
 

@@ -9,7 +9,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from tests.support import REPO, free_port, one_builder, read_until, wait_for_port
+from tests.support import REPO, free_port, one_builder, wait_for_port
+from tests.waits import read_until
 
 
 def test_ensure_docker_is_quick_when_the_engine_answers(engine):

@@ -20,8 +20,8 @@ from spoon.routing import application
 from spoon.websockets import same_origin
 from terminal.consumer import TerminalConsumer
 from tests.previews_support import PreviewClient
-from tests.support import until, until_async
 from tests.terminal_client import TerminalClient
+from tests.waits import until, until_async
 from workspaces import access
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -27,7 +27,8 @@ import pytest
 
 from boxes import docker_engine
 from tests.previews_support import run_app
-from tests.support import REPO, SpoonServer, free_port, until
+from tests.support import REPO, SpoonServer, free_port
+from tests.waits import until
 
 # One gateway and one user for the module (its database is the gateway's own,
 # never the test database): the module runs on one test process.

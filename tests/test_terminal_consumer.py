@@ -15,8 +15,8 @@ from django.utils import timezone
 from boxes import commands, lifecycle
 from boxes.models import Box, Lease
 from tests import reliability
-from tests.support import until_async
 from tests.terminal_client import TerminalClient
+from tests.waits import until_async
 from workspaces import access, folders
 from workspaces.models import Workspace
 

@@ -12,14 +12,8 @@ import websockets
 
 from boxes.models import Box
 from tests.previews_support import PreviewClient
-from tests.support import (
-    SpoonServer,
-    database_url,
-    gate,
-    open_gate,
-    reference_nginx,
-    type_in_terminal,
-)
+from tests.support import SpoonServer, database_url, reference_nginx, type_in_terminal
+from tests.waits import gate, open_gate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.both_databases]
 PASSWORD = "two-processes-password"

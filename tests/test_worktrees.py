@@ -3,7 +3,7 @@
 import pytest
 
 from boxes import lifecycle, reaper
-from tests.support import gate, open_gate
+from tests.waits import gate, open_gate
 from workspaces import folders, runs
 from workspaces.models import Run
 
