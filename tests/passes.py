@@ -56,12 +56,11 @@ def scheduled(item) -> tuple:
     database's rows before those that empty it); within each, the modules
     that run on one worker (xdist_group) and slow tests first, so that no
     worker starts one while the others are finishing; engine restarts last."""
-    if item.get_closest_marker("django_db"):
-        marker = item.get_closest_marker("django_db")
-        empties = marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")
-        uses = 2 if empties or "transactional_db" in item.fixturenames else 1
-    else:
-        uses = 2 if "transactional_db" in item.fixturenames else int("db" in item.fixturenames)
+    marker = item.get_closest_marker("django_db")
+    empties = "transactional_db" in item.fixturenames or bool(
+        marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences"))
+    )
+    uses = 2 if empties else int(bool(marker) or "db" in item.fixturenames)
     heavy = bool(item.get_closest_marker("xdist_group") or item.get_closest_marker("slow"))
     return (bool(item.get_closest_marker("engine_restart")), uses, not heavy)
 

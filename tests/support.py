@@ -143,6 +143,7 @@ class SpoonServer:
         }
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.shell = None  # python()'s, once asked
         # A shared data folder (the test process's, for its keys) is no place
         # for logs: other test processes write theirs there.
         self.log_path = (log_dir or data_dir) / log_name
@@ -159,7 +160,7 @@ class SpoonServer:
         """Run Python code with this server's settings and database, as
         `manage.py shell -c` would; what it printed. One shell serves every
         call (a Django start costs about a CPU-second)."""
-        if getattr(self, "shell", None) is None:
+        if self.shell is None:
             self.shell = subprocess.Popen(
                 [sys.executable, "-m", "tests.django_shell"], cwd=REPO, env=self.env,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -173,7 +174,7 @@ class SpoonServer:
         return answer["printed"]
 
     def close_shell(self):
-        if getattr(self, "shell", None) is not None:
+        if self.shell is not None:
             self.shell.stdin.close()
             self.shell.wait(timeout=30)
             self.shell = None

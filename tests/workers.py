@@ -6,10 +6,12 @@ once against the one Docker Engine, PostgreSQL and Redis of the run:
 - a Redis database of its own: run streams are grouped by row ids, and every
   worker's test database hands out the same ones;
 - on PostgreSQL, a database of its own for the daphnes, gateways and
-  commands it starts (the test database is pytest-django's, made per worker).
+  commands it starts (the test database is pytest-django's, made per worker);
+- names of its own for what tests make under a fixed name (suffix()).
 
-A process that is not an xdist worker is "main" and keeps the run's own id
-and services, as a plain `pytest` always did."""
+A process that is not an xdist worker keeps the run's own id and services,
+as a plain `pytest` always did. Every process forgets the SQLite files an
+earlier run left beside its test database."""
 
 import contextlib
 import hashlib
@@ -20,9 +22,9 @@ from django.conf import settings
 
 from spoon.settings import redis_channel_layers
 
-# Ids of worker slots whose leftovers a finished run removes: more workers
-# than this machine kind will ever run.
-SLOTS = 16
+# Worker slots (gw0 to gw14): Redis keeps 16 databases, the first for a run
+# without xdist. A finished run removes what any slot left.
+SLOTS = 15
 
 
 def worker() -> str:
